@@ -1,0 +1,364 @@
+//! Writing batches: `BatchBuilder` turns records into exactly Kafka's bytes.
+
+use super::compression::Compressor;
+use super::header::{
+    Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
+};
+use crate::error::{EncodeFault, Result, SegmentError};
+use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+
+/// A header to write with a record: a UTF-8 key and a value that may be null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader<'a> {
+    /// Header key.
+    pub key: &'a str,
+    /// Header value, `None` for null.
+    pub value: Option<&'a [u8]>,
+}
+
+/// Batch-wide settings. The defaults are a plain, non-idempotent CreateTime batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Base offset written in the header (the segment writer stamps the real one).
+    pub base_offset: i64,
+    /// partitionLeaderEpoch (-1 when unknown; Kafka's producer writes -1... the broker stamps it).
+    pub partition_leader_epoch: i32,
+    /// Codec of the records section.
+    pub compression: Compression,
+    /// zstd level (`compression.zstd.level`, Kafka's default 3).
+    pub zstd_level: i32,
+    /// CreateTime or LogAppendTime.
+    pub timestamp_type: TimestampType,
+    /// Producer id, -1 for none.
+    pub producer_id: i64,
+    /// Producer epoch, -1 for none.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, -1 for none.
+    pub base_sequence: i32,
+    /// Transactional bit.
+    pub transactional: bool,
+    /// Control bit.
+    pub control: bool,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            compression: Compression::None,
+            zstd_level: 3,
+            timestamp_type: TimestampType::CreateTime,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+            control: false,
+        }
+    }
+}
+
+/// Builds one RecordBatch v2 at a time, reusing its buffers.
+///
+/// Records are encoded as they are appended (so `append` does the per-record work once and
+/// allocates nothing after warm-up); `finish_into` writes the header, compresses the records
+/// section if asked, and computes the CRC. The base timestamp is the first record's
+/// timestamp, as Kafka's producer writes it.
+///
+/// ```
+/// use silt_segment::batch::{Batch, BatchBuilder, BatchConfig, DecompressBuffer};
+///
+/// let mut builder = BatchBuilder::new(BatchConfig::default());
+/// builder.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[])?;
+/// let bytes = builder.finish()?;
+///
+/// let batch = Batch::parse(&bytes, 0)?;
+/// batch.validate()?;
+/// let mut buffer = DecompressBuffer::new();
+/// let record = batch.records(&mut buffer)?.next().unwrap()?;
+/// assert_eq!(record.value, Some(&b"value"[..]));
+/// # Ok::<(), silt_segment::SegmentError>(())
+/// ```
+pub struct BatchBuilder {
+    config: BatchConfig,
+    records: Vec<u8>,
+    count: u32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    compressor: Compressor,
+}
+
+impl std::fmt::Debug for BatchBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("config", &self.config)
+            .field("records", &self.count)
+            .field("bytes", &self.records.len())
+            .finish()
+    }
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new(config: BatchConfig) -> Self {
+        BatchBuilder {
+            config,
+            records: Vec::new(),
+            count: 0,
+            base_timestamp: 0,
+            max_timestamp: i64::MIN,
+            compressor: Compressor::new(),
+        }
+    }
+
+    /// The settings of the batch being built.
+    pub fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+
+    /// Changes the settings; only allowed while empty (returns false otherwise).
+    pub fn set_config(&mut self, config: BatchConfig) -> bool {
+        if self.count != 0 {
+            return false;
+        }
+        self.config = config;
+        true
+    }
+
+    /// Records appended so far.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// True when no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size of the batch if finished uncompressed now: header plus encoded records.
+    pub fn uncompressed_size(&self) -> usize {
+        HEADER_SIZE + self.records.len()
+    }
+
+    /// Encoded size of a record with these fields at the next offset delta of this batch
+    /// (what [`append`](Self::append) would add), for callers deciding when to seal.
+    pub fn record_size(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> usize {
+        let ts_delta = if self.count == 0 {
+            0
+        } else {
+            timestamp.wrapping_sub(self.base_timestamp)
+        };
+        let body = body_size(ts_delta, self.count as i32, key, value, headers);
+        varint_len(body as i32) + body
+    }
+
+    /// Appends a record. Its offset delta is its index in the batch.
+    pub fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> Result<()> {
+        if self.count == i32::MAX as u32 {
+            return Err(SegmentError::Encode(EncodeFault::TooManyRecords));
+        }
+        check_len("key", key)?;
+        check_len("value", value)?;
+        for h in headers {
+            check_len("header key", Some(h.key.as_bytes()))?;
+            check_len("header value", h.value)?;
+        }
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+        }
+        let ts_delta = timestamp
+            .checked_sub(self.base_timestamp)
+            .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
+                timestamp,
+                base: self.base_timestamp,
+            }))?;
+        let offset_delta = self.count as i32;
+        let body = body_size(ts_delta, offset_delta, key, value, headers);
+        let body_i32 = i32::try_from(body).map_err(|_| {
+            SegmentError::Encode(EncodeFault::FieldTooLong {
+                field: "record",
+                len: body,
+            })
+        })?;
+        let total = self.records.len() as u64 + (body + varint_len(body_i32)) as u64;
+        if total + HEADER_SIZE as u64 > i32::MAX as u64 {
+            return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(
+                total + HEADER_SIZE as u64,
+            )));
+        }
+
+        let out = &mut self.records;
+        out.reserve(body + 5);
+        put_varint(out, body_i32);
+        out.push(0); // record attributes: unused
+        put_varlong(out, ts_delta);
+        put_varint(out, offset_delta);
+        put_bytes(out, key);
+        put_bytes(out, value);
+        put_varint(out, headers.len() as i32);
+        for h in headers {
+            put_bytes(out, Some(h.key.as_bytes()));
+            put_bytes(out, h.value);
+        }
+
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        Ok(())
+    }
+
+    /// Appends the finished batch to `out` and resets the builder for the next batch
+    /// (keeping its buffers). Fails on an empty builder.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let result = self.write_batch(out);
+        self.records.clear();
+        self.count = 0;
+        self.max_timestamp = i64::MIN;
+        result
+    }
+
+    /// The finished batch as a new vector (see [`finish_into`](Self::finish_into)).
+    pub fn finish(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.uncompressed_size());
+        self.finish_into(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_batch(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if self.count == 0 {
+            return Err(SegmentError::InvalidArgument(
+                "a batch needs at least one record".into(),
+            ));
+        }
+        let c = self.config;
+        let start = out.len();
+        out.resize(start + HEADER_SIZE, 0);
+        self.compressor
+            .compress(c.compression, c.zstd_level, &self.records, out)?;
+        let size = out.len() - start;
+        let batch_length = i32::try_from(size - LOG_OVERHEAD)
+            .map_err(|_| SegmentError::Encode(EncodeFault::BatchTooLarge(size as u64)))?;
+        let header = BatchHeader {
+            base_offset: c.base_offset,
+            batch_length,
+            partition_leader_epoch: c.partition_leader_epoch,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: Attributes::new(
+                c.compression,
+                c.timestamp_type,
+                c.transactional,
+                c.control,
+            ),
+            last_offset_delta: self.count as i32 - 1,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id: c.producer_id,
+            producer_epoch: c.producer_epoch,
+            base_sequence: c.base_sequence,
+            records_count: self.count as i32,
+        };
+        let batch = out.get_mut(start..).unwrap_or_default();
+        write_header(batch, &header);
+        Ok(())
+    }
+}
+
+/// Writes `header` over the first 61 bytes of `batch` and sets the CRC over the rest.
+fn write_header(batch: &mut [u8], header: &BatchHeader) {
+    if let Some(head) = batch.first_chunk_mut::<HEADER_SIZE>() {
+        header.write(head);
+    }
+    refresh_crc(batch);
+}
+
+/// Recomputes and stores the CRC-32C of a batch (after a covered field changed).
+pub fn refresh_crc(batch: &mut [u8]) {
+    use super::header::field;
+    let crc = crc32c::crc32c(batch.get(field::ATTRIBUTES..).unwrap_or_default());
+    if let Some(slot) = batch.get_mut(field::CRC..field::CRC + 4) {
+        slot.copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// Stamps the base offset of a batch in place. It lies outside the CRC, so the checksum
+/// stays valid.
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    if let Some(head) = batch.first_chunk_mut::<8>() {
+        *head = base_offset.to_be_bytes();
+    }
+}
+
+/// Turns a batch into a LogAppendTime batch stamped `append_time_ms`: sets attribute bit 3
+/// and maxTimestamp, then recomputes the CRC (both fields are covered by it), as Kafka's
+/// broker does for topics with `message.timestamp.type=LogAppendTime`.
+pub fn set_log_append_time(batch: &mut [u8], append_time_ms: i64) {
+    let Some(head) = batch.first_chunk_mut::<HEADER_SIZE>() else {
+        return;
+    };
+    let mut header = BatchHeader::read(head);
+    header.attributes = Attributes(header.attributes.0 | (1 << 3));
+    header.max_timestamp = append_time_ms;
+    header.write(head);
+    refresh_crc(batch);
+}
+
+fn check_len(field: &'static str, bytes: Option<&[u8]>) -> Result<()> {
+    match bytes {
+        Some(b) if b.len() > i32::MAX as usize => {
+            Err(SegmentError::Encode(EncodeFault::FieldTooLong {
+                field,
+                len: b.len(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[inline]
+fn bytes_size(bytes: Option<&[u8]>) -> usize {
+    match bytes {
+        None => 1,
+        Some(b) => varint_len(b.len() as i32) + b.len(),
+    }
+}
+
+/// Size of a record after its length varint (Kafka's `DefaultRecord.sizeOfBodyInBytes`).
+#[inline]
+fn body_size(
+    ts_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader<'_>],
+) -> usize {
+    let mut size =
+        1 + varlong_len(ts_delta) + varint_len(offset_delta) + bytes_size(key) + bytes_size(value);
+    size += varint_len(headers.len() as i32);
+    for h in headers {
+        size += bytes_size(Some(h.key.as_bytes())) + bytes_size(h.value);
+    }
+    size
+}
+
+#[inline]
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i32);
+            out.extend_from_slice(b);
+        }
+    }
+}

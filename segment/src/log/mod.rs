@@ -1,0 +1,46 @@
+//! Segments: a `.log` file of RecordBatches with its offset and time indexes.
+//!
+//! A [`Segment`] is the single writer of one segment; [`SegmentReader`]s, cloned freely
+//! across threads, read what the writer has published without taking a lock. Files are
+//! named by the segment's base offset in 20 digits, as Kafka names them.
+
+mod config;
+mod file;
+mod reader;
+mod recovery;
+mod segment;
+
+use std::path::{Path, PathBuf};
+
+pub use config::{RollReason, SegmentConfig};
+pub use reader::{ReadSlice, SegmentReader};
+pub use recovery::{OpenMode, OpenReport, RecoveryCause};
+pub use segment::{AppendInfo, Pretoucher, Segment};
+pub use silt_index::{IndexCheck, OffsetPosition, RebuildReason, TimestampOffset};
+
+use crate::error::{Result, SegmentError};
+
+/// Extension of segment data files.
+pub const LOG_SUFFIX: &str = "log";
+/// Extension of offset index files.
+pub const INDEX_SUFFIX: &str = "index";
+/// Extension of time index files.
+pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+
+/// `<dir>/<base offset, 20 digits>.<suffix>`, Kafka's file name for a segment's files.
+pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// The base offset named by a segment file (`00000000000000001234.log` → 1234).
+pub fn parse_segment_file(path: &Path) -> Result<i64> {
+    let bad = || SegmentError::BadFileName {
+        path: path.to_path_buf(),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(bad)?;
+    let (digits, suffix) = name.split_once('.').ok_or_else(bad)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) || suffix != LOG_SUFFIX {
+        return Err(bad());
+    }
+    digits.parse::<i64>().map_err(|_| bad())
+}

@@ -1,0 +1,203 @@
+//! The read side of a segment: lock-free, on any thread, up to the published end.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use silt_index::TimestampOffset;
+
+use super::segment::{unpack, Shared};
+use crate::batch::{Batch, Batches, DecompressBuffer};
+use crate::error::Result;
+
+/// A cloneable, `Send + Sync` reader of one segment.
+///
+/// It holds the segment's mapping alive (an `Arc`), so a reader can go on reading after the
+/// segment rolled, was sealed, or its files were removed from the directory.
+#[derive(Clone)]
+pub struct SegmentReader {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SegmentReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (next, end) = self.published();
+        f.debug_struct("SegmentReader")
+            .field("path", &self.shared.log_path)
+            .field("base_offset", &self.shared.base_offset)
+            .field("next_offset", &next)
+            .field("size", &end)
+            .finish()
+    }
+}
+
+/// Whole batches returned by [`SegmentReader::read`], borrowed from the segment's map.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSlice<'a> {
+    /// Position of the first batch in the `.log` file.
+    pub position: u32,
+    /// The batches, exactly as stored (for a future `sendfile`).
+    pub bytes: &'a [u8],
+    /// Offset after the last batch in `bytes`.
+    pub next_offset: i64,
+}
+
+impl<'a> ReadSlice<'a> {
+    /// Iterates the batches.
+    pub fn batches(&self) -> Batches<'a> {
+        Batches::new(self.bytes, u64::from(self.position))
+    }
+}
+
+impl SegmentReader {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        SegmentReader { shared }
+    }
+
+    /// (next offset, end position) as last published by the writer.
+    fn published(&self) -> (i64, u32) {
+        let (relative, end) = unpack(self.shared.published.load(Ordering::Acquire));
+        (self.shared.base_offset + i64::from(relative), end)
+    }
+
+    /// First offset of the segment.
+    pub fn base_offset(&self) -> i64 {
+        self.shared.base_offset
+    }
+
+    /// Offset after the last published record.
+    pub fn next_offset(&self) -> i64 {
+        self.published().0
+    }
+
+    /// Published size in bytes.
+    pub fn size(&self) -> u32 {
+        self.published().1
+    }
+
+    /// Every published byte: the batches from position 0 to the end.
+    pub fn bytes(&self) -> &[u8] {
+        let end = self.published().1 as usize;
+        self.bytes_to(end)
+    }
+
+    fn bytes_to(&self, end: usize) -> &[u8] {
+        match self.shared.map.as_ref() {
+            Some(map) if end <= map.len() && end > 0 => {
+                // SAFETY: `end` was published by the writer (Release) after it wrote every byte
+                // below it, and loaded here with Acquire, so `[0, end)` is initialised; the
+                // writer only writes at or past the published end (or, in `truncate_to`, when
+                // no reader exists), so nothing mutates these bytes while the slice lives. The
+                // `Arc<Shared>` borrowed by `&self` keeps the mapping alive. The file beneath is
+                // at least `end` long: sealing trims it to exactly the end.
+                unsafe { std::slice::from_raw_parts(map.as_ptr(), end) }
+            }
+            _ => &[],
+        }
+    }
+
+    /// Iterates every published batch.
+    pub fn batches(&self) -> Batches<'_> {
+        Batches::new(self.bytes(), 0)
+    }
+
+    /// Position and batch of the first batch whose last offset is `>= offset`, found with the
+    /// offset index and a forward scan of batch headers; `None` past the end.
+    pub fn locate(&self, offset: i64) -> Result<Option<(u32, Batch<'_>)>> {
+        // Look up the index before loading the end: an entry published before that load
+        // points below the end.
+        let start = self.shared.offset_index.lookup(offset).position;
+        let (next, end) = self.published();
+        if offset >= next {
+            return Ok(None);
+        }
+        let bytes = self.bytes_to(end as usize);
+        let from = if start < end { start } else { 0 };
+        let mut batches = Batches::new(
+            bytes.get(from as usize..).unwrap_or_default(),
+            u64::from(from),
+        );
+        for batch in &mut batches {
+            let batch = batch?;
+            if batch.last_offset() >= offset {
+                return Ok(Some((batch.position() as u32, batch)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whole batches starting with the one that holds `offset`, up to `max_bytes` in all, but
+    /// always at least that first batch (as Kafka's fetch does, so a consumer never stalls
+    /// on a batch larger than its limit). `None` when `offset` is at or past the end.
+    /// An offset below the base offset reads from the first batch.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<ReadSlice<'_>>> {
+        let Some((position, first)) = self.locate(offset)? else {
+            return Ok(None);
+        };
+        let (_, end) = self.published();
+        let bytes = self.bytes_to(end as usize);
+        let rest = bytes.get(position as usize..).unwrap_or_default();
+        let mut len = first.size();
+        let mut next_offset = first.next_offset();
+        for batch in Batches::new(
+            rest.get(len..).unwrap_or_default(),
+            u64::from(position) + len as u64,
+        ) {
+            let Ok(batch) = batch else { break };
+            if len + batch.size() > max_bytes {
+                break;
+            }
+            len += batch.size();
+            next_offset = batch.next_offset();
+        }
+        Ok(Some(ReadSlice {
+            position,
+            bytes: rest.get(..len).unwrap_or_default(),
+            next_offset,
+        }))
+    }
+
+    /// Kafka's offsetsForTimes inside one segment: the first record with a timestamp
+    /// `>= timestamp`, found through the time index, the offset index and a scan. `None` if
+    /// no record is that late. Compressed batches are decompressed into `buffer`.
+    pub fn find_by_timestamp(
+        &self,
+        timestamp: i64,
+        buffer: &mut DecompressBuffer,
+    ) -> Result<Option<TimestampOffset>> {
+        let from_offset = self.shared.time_index.lookup(timestamp).offset;
+        let Some((position, _)) = self.locate(from_offset)? else {
+            return Ok(None);
+        };
+        let (_, end) = self.published();
+        let bytes = self.bytes_to(end as usize);
+        for batch in Batches::new(
+            bytes.get(position as usize..).unwrap_or_default(),
+            u64::from(position),
+        ) {
+            let batch = batch?;
+            if batch.max_timestamp() < timestamp {
+                continue;
+            }
+            for record in batch.records(buffer)? {
+                let record = record?;
+                if record.timestamp >= timestamp {
+                    return Ok(Some(TimestampOffset {
+                        timestamp: record.timestamp,
+                        offset: record.offset,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Largest entry of the offset index at or below `offset` (for tests and tools).
+    pub fn index_lookup(&self, offset: i64) -> silt_index::OffsetPosition {
+        self.shared.offset_index.lookup(offset)
+    }
+
+    /// Largest entry of the time index at or below `timestamp` (for tests and tools).
+    pub fn time_index_lookup(&self, timestamp: i64) -> TimestampOffset {
+        self.shared.time_index.lookup(timestamp)
+    }
+}

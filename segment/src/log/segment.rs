@@ -1,0 +1,599 @@
+//! The writer side of a segment: append, roll checks, seal, flush.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use memmap2::MmapRaw;
+use silt_index::{OffsetIndex, TimeIndex};
+
+use super::config::{RollReason, SegmentConfig};
+use super::file::{self, SegmentPaths};
+use super::reader::SegmentReader;
+use crate::batch::Batches;
+use crate::error::{Result, SegmentError};
+
+/// State shared by the writer and its readers.
+///
+/// `published` packs the segment's readable end: the high 32 bits are the next offset
+/// relative to the base offset, the low 32 bits the end position. One 64-bit store publishes
+/// both, so a reader never sees an end position without the offsets that go with it.
+pub(crate) struct Shared {
+    pub(crate) base_offset: i64,
+    pub(crate) log_path: PathBuf,
+    /// `None` only for an empty sealed segment (a zero-length file cannot be mapped).
+    pub(crate) map: Option<MmapRaw>,
+    pub(crate) published: AtomicU64,
+    pub(crate) offset_index: silt_index::OffsetIndexReader,
+    pub(crate) time_index: silt_index::TimeIndexReader,
+}
+
+pub(crate) fn pack(next_relative: u32, end: u32) -> u64 {
+    (u64::from(next_relative) << 32) | u64::from(end)
+}
+
+pub(crate) fn unpack(published: u64) -> (u32, u32) {
+    ((published >> 32) as u32, published as u32)
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Position of the first batch in the `.log` file.
+    pub position: u32,
+    /// Largest timestamp of the appended batches.
+    pub max_timestamp: i64,
+    /// Batches appended.
+    pub batches: u32,
+}
+
+/// The single writer of one segment (Kafka's `LogSegment`).
+///
+/// Appends whole, already-encoded batches: it stamps each batch's base offset (outside the
+/// CRC, so the checksum stands), copies the bytes into the mapped file, publishes the new
+/// end with a release store, and adds an offset index entry (and time index entry) once
+/// more than `index.interval.bytes` were appended since the last one.
+///
+/// ```
+/// use silt_segment::batch::{BatchBuilder, BatchConfig};
+/// use silt_segment::log::{Segment, SegmentConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = SegmentConfig { segment_bytes: 1 << 20, ..SegmentConfig::default() };
+/// let mut segment = Segment::create(dir.path(), 0, &config)?;
+/// let mut builder = BatchBuilder::new(BatchConfig::default());
+/// builder.append(1_700_000_000_000, None, Some(b"hello"), &[])?;
+/// let info = segment.append(&builder.finish()?)?;
+/// assert_eq!(info.base_offset, 0);
+///
+/// let reader = segment.reader();
+/// let slice = reader.read(0, 1 << 20)?.expect("offset 0 is there");
+/// assert_eq!(slice.batches().count(), 1);
+/// segment.seal()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Segment {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) file: File,
+    pub(crate) paths: SegmentPaths,
+    pub(crate) offset_index: OffsetIndex,
+    pub(crate) time_index: TimeIndex,
+    pub(crate) config: SegmentConfig,
+    /// Bytes the map can hold (the preallocated size while active).
+    pub(crate) capacity: u32,
+    pub(crate) end: u32,
+    pub(crate) next_offset: i64,
+    pub(crate) bytes_since_index_entry: u32,
+    pub(crate) max_timestamp: i64,
+    pub(crate) offset_of_max_timestamp: i64,
+    /// Max timestamp of the first batch: what `segment.ms` is measured from.
+    pub(crate) rolling_timestamp: Option<i64>,
+    pub(crate) synced_end: u32,
+    pub(crate) sealed: bool,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.paths.log)
+            .field("base_offset", &self.shared.base_offset)
+            .field("next_offset", &self.next_offset)
+            .field("size", &self.end)
+            .field("sealed", &self.sealed)
+            .finish()
+    }
+}
+
+impl Segment {
+    /// Creates a new, empty active segment in `dir` (replacing files of the same name),
+    /// preallocated to `segment.bytes` with both indexes preallocated to
+    /// `segment.index.bytes`. A full disk fails here, not later.
+    pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
+        config.validate()?;
+        if base_offset < 0 {
+            return Err(SegmentError::InvalidArgument(format!(
+                "base offset {base_offset} is negative"
+            )));
+        }
+        let paths = SegmentPaths::new(dir, base_offset);
+        let file = file::open_rw(&paths.log, true)?;
+        file::preallocate(&file, &paths.log, u64::from(config.segment_bytes))?;
+        let map = file::map(&file, &paths.log, u64::from(config.segment_bytes), true)?;
+        let index_bytes = u64::from(config.segment_index_bytes);
+        let offset_index = OffsetIndex::create(&paths.index, base_offset, index_bytes)?;
+        let time_index = TimeIndex::create(&paths.time_index, base_offset, index_bytes)?;
+        let state = Recovered::empty(base_offset);
+        Ok(Segment::assemble(
+            file,
+            paths,
+            map,
+            offset_index,
+            time_index,
+            *config,
+            config.segment_bytes,
+            state,
+            false,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        file: File,
+        paths: SegmentPaths,
+        map: Option<MmapRaw>,
+        offset_index: OffsetIndex,
+        time_index: TimeIndex,
+        config: SegmentConfig,
+        capacity: u32,
+        state: Recovered,
+        sealed: bool,
+    ) -> Segment {
+        let base_offset = offset_index.base_offset();
+        let relative_next = (state.next_offset - base_offset) as u32;
+        let shared = Arc::new(Shared {
+            base_offset,
+            log_path: paths.log.clone(),
+            map,
+            published: AtomicU64::new(pack(relative_next, state.end)),
+            offset_index: offset_index.reader(),
+            time_index: time_index.reader(),
+        });
+        Segment {
+            shared,
+            file,
+            paths,
+            offset_index,
+            time_index,
+            config,
+            capacity,
+            end: state.end,
+            next_offset: state.next_offset,
+            bytes_since_index_entry: state.bytes_since_index_entry,
+            max_timestamp: state.max_timestamp,
+            offset_of_max_timestamp: state.offset_of_max_timestamp,
+            rolling_timestamp: state.rolling_timestamp,
+            synced_end: state.end,
+            sealed,
+        }
+    }
+
+    /// First offset this segment can hold (its file name).
+    pub fn base_offset(&self) -> i64 {
+        self.shared.base_offset
+    }
+
+    /// Offset the next appended record will get.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Bytes of batches in the segment.
+    pub fn size(&self) -> u32 {
+        self.end
+    }
+
+    /// True when nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.end == 0
+    }
+
+    /// Largest timestamp seen (-1 when empty), and the offset of the batch that has it.
+    pub fn max_timestamp(&self) -> (i64, i64) {
+        (self.max_timestamp, self.offset_of_max_timestamp)
+    }
+
+    /// True once rolled or closed.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// The `.log` file.
+    pub fn path(&self) -> &Path {
+        &self.paths.log
+    }
+
+    /// The settings the segment was opened with.
+    pub fn config(&self) -> &SegmentConfig {
+        &self.config
+    }
+
+    /// Entries in the offset index.
+    pub fn offset_index_entries(&self) -> usize {
+        self.offset_index.entries()
+    }
+
+    /// Entries in the time index.
+    pub fn time_index_entries(&self) -> usize {
+        self.time_index.entries()
+    }
+
+    /// A lock-free reader, for any thread.
+    pub fn reader(&self) -> SegmentReader {
+        SegmentReader::new(Arc::clone(&self.shared))
+    }
+
+    /// Whether the segment must roll before a batch of `batch_bytes` bytes holding
+    /// `record_span` offsets (lastOffsetDelta + 1) is appended at time `now_ms`. Kafka's
+    /// `shouldRoll`: size, `segment.ms`, a full index, or a relative offset overflow.
+    pub fn roll_reason(
+        &self,
+        batch_bytes: usize,
+        record_span: u32,
+        now_ms: i64,
+    ) -> Option<RollReason> {
+        if self.sealed {
+            return Some(RollReason::Size);
+        }
+        if self.end as u64 + batch_bytes as u64
+            > u64::from(self.capacity.min(self.config.segment_bytes))
+            && self.end > 0
+        {
+            return Some(RollReason::Size);
+        }
+        if let Some(first) = self.rolling_timestamp {
+            if now_ms.saturating_sub(first) > self.config.segment_ms {
+                return Some(RollReason::Time);
+            }
+        }
+        if self.offset_index.is_full() || self.time_index.is_full() {
+            return Some(RollReason::IndexFull);
+        }
+        let last_relative = self.next_offset - self.base_offset() + i64::from(record_span) - 1;
+        if last_relative > i64::from(i32::MAX) {
+            return Some(RollReason::OffsetOverflow);
+        }
+        None
+    }
+
+    /// Appends one or more whole batches laid back to back, giving them the next offsets.
+    ///
+    /// Each batch's header is checked (magic, length, counts) before anything is written; the
+    /// CRC was computed by the encoder and is not recomputed here (the read side checks it).
+    /// Fails without writing anything with [`SegmentError::SegmentFull`] if the bytes do not
+    /// fit or the offsets would overflow the segment, and with `BadAppend` for a malformed batch.
+    pub fn append(&mut self, batches: &[u8]) -> Result<AppendInfo> {
+        if self.sealed {
+            return Err(SegmentError::Sealed {
+                path: self.paths.log.clone(),
+            });
+        }
+        let plan = self.plan_append(batches)?;
+        let start = self.end as usize;
+        self.copy_in(start, batches)?;
+
+        // Stamp each batch's base offset in the map (a walk of headers: O(batches)).
+        let mut next = self.next_offset;
+        let mut position = self.end as usize;
+        for batch in Batches::new(batches, 0).flatten() {
+            self.stamp_base_offset(position, next);
+            next += i64::from(batch.header().last_offset_delta) + 1;
+            position += batch.size();
+        }
+        debug_assert_eq!(position, start + batches.len());
+        debug_assert_eq!(next, plan.next_offset);
+        let first_offset = self.next_offset;
+        self.end = position as u32;
+        self.next_offset = next;
+        self.publish();
+
+        // Index after publishing, so every entry a reader sees points below the end it loads.
+        let mut info = AppendInfo {
+            base_offset: first_offset,
+            last_offset: next - 1,
+            position: start as u32,
+            max_timestamp: -1,
+            batches: plan.batches,
+        };
+        let (mut offset, mut position) = (first_offset, start as u32);
+        for batch in Batches::new(batches, 0).flatten() {
+            let last_offset = offset + i64::from(batch.header().last_offset_delta);
+            let max_timestamp = batch.max_timestamp();
+            info.max_timestamp = info.max_timestamp.max(max_timestamp);
+            self.index_batch(position, batch.size() as u32, last_offset, max_timestamp);
+            offset = last_offset + 1;
+            position += batch.size() as u32;
+        }
+        Ok(info)
+    }
+
+    /// Checks every batch header and the room left; returns what the append will do.
+    fn plan_append(&self, batches: &[u8]) -> Result<Plan> {
+        let bad = |source: SegmentError| SegmentError::BadAppend {
+            path: self.paths.log.clone(),
+            source: Box::new(source),
+        };
+        if batches.is_empty() {
+            return Err(bad(SegmentError::InvalidArgument(
+                "nothing to append".into(),
+            )));
+        }
+        let room = u64::from(self.capacity) - u64::from(self.end);
+        let full = |reason| SegmentError::SegmentFull {
+            path: self.paths.log.clone(),
+            needed: batches.len() as u64,
+            available: room,
+            reason,
+        };
+        if batches.len() as u64 > room {
+            return Err(full(RollReason::Size));
+        }
+        let mut next = self.next_offset;
+        let mut count = 0u32;
+        for batch in Batches::new(batches, 0) {
+            let batch = batch.map_err(bad)?;
+            next += i64::from(batch.header().last_offset_delta) + 1;
+            count += 1;
+        }
+        if next - 1 - self.base_offset() > i64::from(i32::MAX) {
+            return Err(full(RollReason::OffsetOverflow));
+        }
+        Ok(Plan {
+            next_offset: next,
+            batches: count,
+        })
+    }
+
+    /// Copies `bytes` into the map at `start`; the caller checked the room.
+    fn copy_in(&mut self, start: usize, bytes: &[u8]) -> Result<()> {
+        let map = self
+            .shared
+            .map
+            .as_ref()
+            .ok_or_else(|| SegmentError::Sealed {
+                path: self.paths.log.clone(),
+            })?;
+        if start + bytes.len() > map.len() {
+            return Err(SegmentError::SegmentFull {
+                path: self.paths.log.clone(),
+                needed: bytes.len() as u64,
+                available: (map.len() - start) as u64,
+                reason: RollReason::Size,
+            });
+        }
+        // SAFETY: `start + bytes.len() <= map.len()` (checked above), so the destination lies
+        // inside the mapping. The map is writable (active segments are mapped read-write) and
+        // the range is at or past the published end, which no reader reads: readers only form
+        // slices below the end they loaded, and the end is published after this copy. `bytes`
+        // is a caller's buffer, which cannot overlap our mapping through safe code.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_mut_ptr().add(start), bytes.len())
+        };
+        Ok(())
+    }
+
+    /// Writes the base offset of the batch at `position` (not yet published).
+    fn stamp_base_offset(&mut self, position: usize, base_offset: i64) {
+        let Some(map) = self.shared.map.as_ref() else {
+            return;
+        };
+        if position + 8 > map.len() {
+            return;
+        }
+        let value = base_offset.to_be_bytes();
+        // SAFETY: `position + 8 <= map.len()`; the batch at `position` was just copied past the
+        // published end, so no reader can be reading it.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), map.as_mut_ptr().add(position), 8) };
+    }
+
+    /// Tracks the batch's timestamps and applies Kafka's index rule: an entry for the batch at
+    /// `position` once more than `index.interval.bytes` were appended since the last entry.
+    /// Appends and recovery both call this batch by batch, so a rebuilt index equals the one
+    /// appends built. A full index skips the entry (the index is sparse; lookups scan
+    /// forward) and the segment reports [`RollReason::IndexFull`] before the next append.
+    pub(crate) fn index_batch(
+        &mut self,
+        position: u32,
+        size: u32,
+        last_offset: i64,
+        max_timestamp: i64,
+    ) {
+        if self.rolling_timestamp.is_none() {
+            self.rolling_timestamp = Some(max_timestamp);
+        }
+        if max_timestamp > self.max_timestamp {
+            self.max_timestamp = max_timestamp;
+            self.offset_of_max_timestamp = last_offset;
+        }
+        if self.bytes_since_index_entry > self.config.index_interval_bytes {
+            if self.offset_index.append(last_offset, position).is_ok() {
+                let _ = self
+                    .time_index
+                    .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+            }
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry = self.bytes_since_index_entry.saturating_add(size);
+    }
+
+    fn publish(&self) {
+        let relative = (self.next_offset - self.base_offset()) as u32;
+        self.shared
+            .published
+            .store(pack(relative, self.end), Ordering::Release);
+    }
+
+    /// Syncs what was appended since the last flush (msync of that range) and both indexes.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(map) = self.shared.map.as_ref() {
+            if self.end > self.synced_end {
+                file::sync_range(
+                    map,
+                    &self.paths.log,
+                    self.synced_end as usize,
+                    self.end as usize,
+                )?;
+            }
+        }
+        self.offset_index.flush()?;
+        self.time_index.flush()?;
+        self.synced_end = self.end;
+        Ok(())
+    }
+
+    /// Bytes appended but not yet flushed.
+    pub fn unflushed_bytes(&self) -> u32 {
+        self.end - self.synced_end
+    }
+
+    /// Rolls or closes the segment: writes the final time index entry, flushes, and trims the
+    /// `.log` file and both indexes to their real sizes, so the files are byte-for-byte what
+    /// Kafka would have. Readers keep reading (their map stays valid below the end).
+    pub fn seal(&mut self) -> Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append_on_roll(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        self.flush()?;
+        file::set_len(&self.file, &self.paths.log, u64::from(self.end))?;
+        self.file
+            .sync_all()
+            .map_err(file::io_err("fsync", &self.paths.log))?;
+        self.offset_index.seal()?;
+        self.time_index.seal()?;
+        self.sealed = true;
+        self.capacity = self.end;
+        Ok(())
+    }
+
+    /// Faults in the pages of the next `bytes` bytes past the end (MADV_POPULATE_WRITE), so
+    /// the appends that follow write resident memory. Meant for a background thread: see
+    /// [`Segment::pretoucher`].
+    pub fn prefault(&self, bytes: usize) {
+        self.pretoucher().touch_ahead(bytes);
+    }
+
+    /// A handle another thread can use to fault in pages ahead of the writer.
+    pub fn pretoucher(&self) -> Pretoucher {
+        Pretoucher {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Removes every batch at or past `offset` (recovery): the end moves back to the batch
+    /// that contains `offset` and the indexes are cut to match. Refused while readers exist,
+    /// since the bytes they borrowed would be overwritten by later appends.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
+        if Arc::strong_count(&self.shared) > 1 {
+            return Err(SegmentError::InvalidArgument(format!(
+                "cannot truncate {} while readers hold it",
+                self.paths.log.display()
+            )));
+        }
+        if offset >= self.next_offset {
+            return Ok(0);
+        }
+        let reader = self.reader();
+        let position = match reader.locate(offset.max(self.base_offset()))? {
+            Some((position, _)) => position,
+            None => self.end,
+        };
+        drop(reader);
+        let state = super::recovery::scan_state(self, position)?;
+        let removed = u64::from(self.end - state.end);
+        self.offset_index.truncate_to_position(state.end)?;
+        self.time_index.truncate_to(state.next_offset)?;
+        // Zero the cut bytes so nothing stale can follow the new end after a crash.
+        if let Some(map) = self.shared.map.as_ref() {
+            let (from, to) = (state.end as usize, self.end as usize);
+            // SAFETY: `[from, to)` lies inside the map (below the old end); no reader exists
+            // (strong count checked above), so nothing else accesses these bytes.
+            unsafe { std::ptr::write_bytes(map.as_mut_ptr().add(from), 0, to - from) };
+        }
+        self.end = state.end;
+        self.next_offset = state.next_offset;
+        self.bytes_since_index_entry = state.bytes_since_index_entry;
+        self.max_timestamp = state.max_timestamp;
+        self.offset_of_max_timestamp = state.offset_of_max_timestamp;
+        self.rolling_timestamp = state.rolling_timestamp;
+        self.synced_end = self.synced_end.min(self.end);
+        self.publish();
+        Ok(removed)
+    }
+}
+
+struct Plan {
+    next_offset: i64,
+    batches: u32,
+}
+
+/// The writer-side state derived from a segment's bytes (by a scan or a tail walk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recovered {
+    pub end: u32,
+    pub next_offset: i64,
+    pub bytes_since_index_entry: u32,
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    pub rolling_timestamp: Option<i64>,
+}
+
+impl Recovered {
+    pub(crate) fn empty(base_offset: i64) -> Self {
+        Recovered {
+            end: 0,
+            next_offset: base_offset,
+            bytes_since_index_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            rolling_timestamp: None,
+        }
+    }
+}
+
+/// Faults in pages ahead of a segment's writer from another thread (see
+/// [`Segment::pretoucher`]). Holding one keeps the mapping alive.
+#[derive(Clone)]
+pub struct Pretoucher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Pretoucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pretoucher")
+            .field("path", &self.shared.log_path)
+            .finish()
+    }
+}
+
+impl Pretoucher {
+    /// Populates `[end, end + bytes)` of the mapping, where `end` is the published end.
+    pub fn touch_ahead(&self, bytes: usize) {
+        let (_, end) = unpack(self.shared.published.load(Ordering::Acquire));
+        self.touch_range(end as usize, end as usize + bytes);
+    }
+
+    /// Populates `[start, end)` of the mapping (clamped to it).
+    pub fn touch_range(&self, start: usize, end: usize) {
+        if let Some(map) = self.shared.map.as_ref() {
+            file::populate_write(map, start, end);
+        }
+    }
+}
