@@ -15,6 +15,7 @@
 //! it is mapped, so a full disk is an error at create/open time, never a
 //! SIGBUS on a page fault in the middle of an append.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -198,7 +199,18 @@ impl<const W: usize> Entries<W> {
     }
 }
 
+impl<const W: usize> fmt::Debug for Entries<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entries")
+            .field("base_offset", &self.base_offset)
+            .field("entries", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
 /// The single writer of an index file.
+#[derive(Debug)]
 pub(crate) struct EntryFile<const W: usize> {
     path: PathBuf,
     file: File,

@@ -7,7 +7,6 @@
 //! A lookup finds the last entry at or before an offset; the caller then
 //! scans batch headers forward from its position.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,6 +52,7 @@ pub struct OffsetPosition {
 /// # Ok(())
 /// # }
 /// ```
+#[derive(Debug)]
 pub struct OffsetIndex {
     file: EntryFile<WORDS>,
 }
@@ -253,23 +253,11 @@ impl OffsetIndex {
     }
 }
 
-impl fmt::Debug for OffsetIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OffsetIndex")
-            .field("path", &self.path())
-            .field("base_offset", &self.base_offset())
-            .field("entries", &self.entries())
-            .field("max_entries", &self.max_entries())
-            .field("sealed", &self.is_sealed())
-            .finish()
-    }
-}
-
 /// A lock-free, cloneable reader of an [`OffsetIndex`], for other threads.
 ///
 /// It sees every entry the writer published before each call, and keeps the
 /// index's map alive for as long as it lives.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OffsetIndexReader {
     entries: Arc<Entries<WORDS>>,
 }
@@ -298,15 +286,6 @@ impl OffsetIndexReader {
     /// The segment's base offset.
     pub fn base_offset(&self) -> i64 {
         self.entries.base_offset()
-    }
-}
-
-impl fmt::Debug for OffsetIndexReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OffsetIndexReader")
-            .field("base_offset", &self.base_offset())
-            .field("entries", &self.entries())
-            .finish()
     }
 }
 

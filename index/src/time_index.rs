@@ -7,7 +7,6 @@
 //! `maybeAppend`), so timestamps strictly increase and offsets never
 //! decrease.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -54,6 +53,7 @@ pub struct TimestampOffset {
 /// # Ok(())
 /// # }
 /// ```
+#[derive(Debug)]
 pub struct TimeIndex {
     file: EntryFile<WORDS>,
 }
@@ -265,20 +265,8 @@ impl TimeIndex {
     }
 }
 
-impl fmt::Debug for TimeIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeIndex")
-            .field("path", &self.path())
-            .field("base_offset", &self.base_offset())
-            .field("entries", &self.entries())
-            .field("max_entries", &self.max_entries())
-            .field("sealed", &self.is_sealed())
-            .finish()
-    }
-}
-
 /// A lock-free, cloneable reader of a [`TimeIndex`], for other threads.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TimeIndexReader {
     entries: Arc<Entries<WORDS>>,
 }
@@ -307,15 +295,6 @@ impl TimeIndexReader {
     /// The segment's base offset.
     pub fn base_offset(&self) -> i64 {
         self.entries.base_offset()
-    }
-}
-
-impl fmt::Debug for TimeIndexReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeIndexReader")
-            .field("base_offset", &self.base_offset())
-            .field("entries", &self.entries())
-            .finish()
     }
 }
 

@@ -360,7 +360,10 @@ pub(crate) fn scan_valid(
                 pos += batch.size();
             }
             Err(e) => {
-                let zeros = rest.iter().take(HEADER_SIZE).all(|&b| b == 0);
+                // A zeroed header is the preallocated region after the last write; anything
+                // else, including a short run of zeros at the end of a trimmed file, was torn.
+                let zeros =
+                    rest.len() >= HEADER_SIZE && rest.iter().take(HEADER_SIZE).all(|&b| b == 0);
                 return (pos as u32, if zeros { None } else { Some(e) });
             }
         }

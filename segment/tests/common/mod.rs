@@ -1,0 +1,52 @@
+//! Helpers shared by the segment tests.
+#![allow(dead_code)]
+
+use silt_segment::batch::{Batch, BatchBuilder, BatchConfig, Compression, DecompressBuffer};
+use silt_segment::log::SegmentConfig;
+
+/// A batch of `records` records whose values say which batch and record they are.
+pub fn batch(id: u64, records: u32, value_len: usize, compression: Compression) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(BatchConfig {
+        compression,
+        ..BatchConfig::default()
+    });
+    for i in 0..records {
+        let mut value = format!("batch {id} record {i} ").into_bytes();
+        value.resize(value_len.max(value.len()), b'x');
+        let key = format!("k{}", (id + u64::from(i)) % 7);
+        builder
+            .append(
+                1_700_000_000_000 + id as i64 * 10 + i64::from(i),
+                Some(key.as_bytes()),
+                Some(&value),
+                &[],
+            )
+            .unwrap();
+    }
+    builder.finish().unwrap()
+}
+
+/// A small segment config: 1 MiB segments, small indexes, a small index interval.
+pub fn small_config() -> SegmentConfig {
+    SegmentConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 4096,
+        index_interval_bytes: 256,
+        ..SegmentConfig::default()
+    }
+}
+
+/// (offset, value) of every record in `bytes` (back-to-back batches), validating each batch.
+pub fn records_of(bytes: &[u8]) -> Vec<(i64, Vec<u8>)> {
+    let mut buffer = DecompressBuffer::new();
+    let mut out = Vec::new();
+    for batch in silt_segment::batch::Batches::new(bytes, 0) {
+        let batch: Batch<'_> = batch.unwrap();
+        batch.validate().unwrap();
+        for r in batch.records(&mut buffer).unwrap() {
+            let r = r.unwrap();
+            out.push((r.offset, r.value.unwrap_or_default().to_vec()));
+        }
+    }
+    out
+}
