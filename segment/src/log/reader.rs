@@ -102,21 +102,30 @@ impl SegmentReader {
 
     /// Position and batch of the first batch whose last offset is `>= offset`, found with the
     /// offset index and a forward scan of batch headers; `None` past the end.
+    ///
+    /// The index is a hint, never trusted blindly: the batch at an entry's position must end at
+    /// the entry's offset. If it does not (a damaged index), the scan starts from the first
+    /// batch instead, so a bad index costs time, never a wrong answer.
     pub fn locate(&self, offset: i64) -> Result<Option<(u32, Batch<'_>)>> {
         // Look up the index before loading the end: an entry published before that load
         // points below the end.
-        let start = self.shared.offset_index.lookup(offset).position;
+        let entry = self.shared.offset_index.lookup(offset);
         let (next, end) = self.published();
         if offset >= next {
             return Ok(None);
         }
         let bytes = self.bytes_to(end as usize);
-        let from = if start < end { start } else { 0 };
-        let mut batches = Batches::new(
+        let trusted = entry.position > 0
+            && entry.position < end
+            && bytes
+                .get(entry.position as usize..)
+                .and_then(|b| Batch::parse(b, u64::from(entry.position)).ok())
+                .is_some_and(|b| b.last_offset() == entry.offset);
+        let from = if trusted { entry.position } else { 0 };
+        for batch in Batches::new(
             bytes.get(from as usize..).unwrap_or_default(),
             u64::from(from),
-        );
-        for batch in &mut batches {
+        ) {
             let batch = batch?;
             if batch.last_offset() >= offset {
                 return Ok(Some((batch.position() as u32, batch)));

@@ -161,8 +161,12 @@ impl Segment {
     /// contiguous offsets to exactly `file_len`. Returns the state, or where it broke.
     fn walk_tail(&self, file_len: u32) -> std::result::Result<Recovered, u64> {
         let base = self.base_offset();
-        let bytes = self.bytes_below(file_len).ok_or(0u64)?;
         let mut state = Recovered::empty(base);
+        if file_len == 0 {
+            let indexes_empty = self.offset_index.entries() == 0 && self.time_index.entries() == 0;
+            return if indexes_empty { Ok(state) } else { Err(0) };
+        }
+        let bytes = self.bytes_below(file_len).ok_or(0u64)?;
         // The first batch's max timestamp decides segment.ms rolling.
         if file_len > 0 {
             let first = Batch::parse(bytes, 0).map_err(|_| 0u64)?;
