@@ -62,7 +62,7 @@ fn cut_last_batch_at_every_byte() {
             }
             let reader = seg.reader();
             assert_eq!(common::records_of(reader.bytes()).len(), 12);
-            assert_eq!(&reader.bytes()[..], &log[..earlier_end as usize]);
+            assert_eq!(reader.bytes(), &log[..earlier_end as usize]);
             if mode == OpenMode::Active {
                 let info = seg
                     .append(&common::batch(9, 2, 10, Compression::None))
