@@ -13,7 +13,9 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
 use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
 use silt_benches::{batch_ranges, encode_batches, encode_into, records_sections, RecordSet};
 use silt_segment::batch::{
@@ -32,6 +34,24 @@ fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
         .measurement_time(Duration::from_secs(2));
 }
 
+/// Walks every batch in `bytes` (checking its CRC if `VALIDATE`) and every record in it,
+/// touching each key and value; returns the bytes touched.
+fn read_all<const VALIDATE: bool>(bytes: &[u8], buffer: &mut DecompressBuffer) -> usize {
+    let mut touched = 0usize;
+    for batch in Batches::new(bytes, 0) {
+        let batch = batch.expect("batch parses");
+        if VALIDATE {
+            batch.validate().expect("CRC matches");
+        }
+        for record in batch.records(buffer).expect("records") {
+            let record = record.expect("record parses");
+            touched += record.key.map_or(0, <[u8]>::len);
+            touched += record.value.map_or(0, <[u8]>::len);
+        }
+    }
+    touched
+}
+
 fn decode(c: &mut Criterion) {
     let records = RecordSet::generate(RECORDS, VALUE_BYTES, SEED);
     let bytes = encode_batches(&records, RECORDS_PER_BATCH, BatchConfig::default());
@@ -44,37 +64,14 @@ fn decode(c: &mut Criterion) {
     // What a consumer does: walk the batches, check each CRC, read every record.
     group.bench_function("silt_parse_validate_iterate", |b| {
         let mut buffer = DecompressBuffer::new();
-        b.iter(|| {
-            let mut touched = 0usize;
-            for batch in Batches::new(black_box(&bytes), 0) {
-                let batch = batch.expect("batch parses");
-                batch.validate().expect("CRC matches");
-                for record in batch.records(&mut buffer).expect("records") {
-                    let record = record.expect("record parses");
-                    touched += record.key.map_or(0, <[u8]>::len);
-                    touched += record.value.map_or(0, <[u8]>::len);
-                }
-            }
-            black_box(touched)
-        })
+        b.iter(|| read_all::<true>(black_box(&bytes), &mut buffer))
     });
 
     // Not a target: the same walk without the CRC, to split silt's time between the
     // checksum and the record parser.
     group.bench_function("silt_parse_iterate_no_crc", |b| {
         let mut buffer = DecompressBuffer::new();
-        b.iter(|| {
-            let mut touched = 0usize;
-            for batch in Batches::new(black_box(&bytes), 0) {
-                let batch = batch.expect("batch parses");
-                for record in batch.records(&mut buffer).expect("records") {
-                    let record = record.expect("record parses");
-                    touched += record.key.map_or(0, <[u8]>::len);
-                    touched += record.value.map_or(0, <[u8]>::len);
-                }
-            }
-            black_box(touched)
-        })
+        b.iter(|| read_all::<false>(black_box(&bytes), &mut buffer))
     });
 
     // Baseline: the CRC-32C alone over exactly the ranges `validate` covers.
@@ -108,7 +105,12 @@ fn encode(c: &mut Criterion) {
     let largest_section = sections.iter().map(Vec::len).max().unwrap_or(0);
 
     let mut group = c.benchmark_group("encode");
+    // zstd takes ~50 ms an iteration here: flat sampling keeps the group within its time.
     configure(&mut group);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements(RECORDS as u64));
 
     let silt = |group: &mut BenchmarkGroup<'_, _>, name: &str, config: BatchConfig| {

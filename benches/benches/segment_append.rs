@@ -103,77 +103,64 @@ fn segment_append(c: &mut Criterion) {
         })
     });
 
-    // (b) silt: append into a fresh preallocated, mapped segment; pages fault in as written.
-    group.bench_function("silt_append", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                |dir| Segment::create(dir, 0, &config).expect("create segment"),
-                |segment| {
-                    for batch in batches() {
-                        black_box(segment.append(batch).expect("append"));
-                    }
-                },
-            )
-        })
-    });
+    for prefault in [false, true] {
+        // (b) silt: append into a fresh preallocated, mapped segment, pages faulting in as
+        // they are first written; (c) the same with every page populated beforehand (what
+        // the pretoucher does ahead of the writer).
+        let name = if prefault {
+            "silt_append_prefaulted"
+        } else {
+            "silt_append"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                time_fresh(
+                    iters,
+                    |dir| {
+                        let segment = Segment::create(dir, 0, &config).expect("create segment");
+                        if prefault {
+                            segment.prefault(TOTAL_BYTES);
+                        }
+                        segment
+                    },
+                    |segment| {
+                        for batch in batches() {
+                            black_box(segment.append(batch).expect("append"));
+                        }
+                    },
+                )
+            })
+        });
 
-    // (c) silt: the same, with every page populated beforehand (what the pretoucher does
-    // ahead of the writer).
-    group.bench_function("silt_append_prefaulted", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                |dir| {
-                    let segment = Segment::create(dir, 0, &config).expect("create segment");
-                    segment.prefault(TOTAL_BYTES);
-                    segment
-                },
-                |segment| {
-                    for batch in batches() {
-                        black_box(segment.append(batch).expect("append"));
-                    }
-                },
-            )
-        })
-    });
-
-    // (d) Ceiling: memcpy into a populated shared mapping of a preallocated file.
-    group.bench_function("baseline_mmap_prefaulted", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                |dir| {
-                    let map = fallocated_map(&dir.join("mmap.log"), TOTAL_BYTES);
-                    map.advise(Advice::PopulateWrite)
-                        .expect("MADV_POPULATE_WRITE");
-                    map
-                },
-                |map| {
-                    for (chunk, batch) in map.chunks_exact_mut(BATCH_BYTES).zip(batches()) {
-                        chunk.copy_from_slice(batch);
-                    }
-                    black_box(&map[..]);
-                },
-            )
-        })
-    });
-
-    // The same mapping without populating: the ceiling for (b).
-    group.bench_function("baseline_mmap_faulting", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                |dir| fallocated_map(&dir.join("mmap.log"), TOTAL_BYTES),
-                |map| {
-                    for (chunk, batch) in map.chunks_exact_mut(BATCH_BYTES).zip(batches()) {
-                        chunk.copy_from_slice(batch);
-                    }
-                    black_box(&map[..]);
-                },
-            )
-        })
-    });
+        // Ceilings for (b) and (c): memcpy into a fresh shared mapping of a preallocated
+        // file, pages faulting in as written or (d) populated beforehand.
+        let name = if prefault {
+            "baseline_mmap_prefaulted"
+        } else {
+            "baseline_mmap_faulting"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                time_fresh(
+                    iters,
+                    |dir| {
+                        let map = fallocated_map(&dir.join("mmap.log"), TOTAL_BYTES);
+                        if prefault {
+                            map.advise(Advice::PopulateWrite)
+                                .expect("MADV_POPULATE_WRITE");
+                        }
+                        map
+                    },
+                    |map| {
+                        for (chunk, batch) in map.chunks_exact_mut(BATCH_BYTES).zip(batches()) {
+                            chunk.copy_from_slice(batch);
+                        }
+                        black_box(&map[..]);
+                    },
+                )
+            })
+        });
+    }
     group.finish();
 }
 

@@ -261,35 +261,42 @@ pub fn records_sections(bytes: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One uncompressed batch of exactly `batch_bytes` bytes (when the varint sizes allow it;
-/// otherwise within a few bytes below), filled with `value_bytes`-byte records from `seed`,
-/// the last record's value sized to fill the remainder.
+/// Room a batch being filled keeps for its last, padding record (or none at all). Record
+/// sizes skip a value where a varint grows (no record is 65 or 129 bytes long), so the
+/// padding record is kept between 256 and ~400 bytes, where no varint in it changes width.
+const MIN_PADDING_BYTES: usize = 256;
+
+/// One uncompressed batch of exactly `batch_bytes` bytes, filled with `value_bytes`-byte
+/// records from `seed` and one last record sized to take what is left.
 pub fn batch_of_size(batch_bytes: usize, value_bytes: usize, seed: u64) -> Vec<u8> {
     let records = RecordSet::generate(batch_bytes / value_bytes + 1, value_bytes, seed);
     let mut builder = BatchBuilder::new(BatchConfig::default());
-    let mut filler = Vec::new();
+    let mut last = None;
     for r in records.iter() {
         let size = builder.record_size(r.timestamp_ms, Some(r.key), Some(r.value), &[]);
-        if builder.uncompressed_size() + size > batch_bytes {
-            // Pad with one last record whose value takes exactly what is left, if any length does.
-            let left = batch_bytes - builder.uncompressed_size();
-            let fits = (0..left).rev().find(|&n| {
-                filler.resize(n, b'x');
-                builder.record_size(r.timestamp_ms, Some(r.key), Some(&filler), &[]) == left
-            });
-            if let Some(n) = fits {
-                filler.resize(n, b'x');
-                builder
-                    .append(r.timestamp_ms, Some(r.key), Some(&filler), &[])
-                    .expect("filler record encodes");
-            }
+        let after = builder.uncompressed_size() + size;
+        if after != batch_bytes && after + MIN_PADDING_BYTES > batch_bytes {
+            last = Some(r);
             break;
         }
         builder
             .append(r.timestamp_ms, Some(r.key), Some(r.value), &[])
             .expect("generated record encodes");
     }
+    let left = batch_bytes.saturating_sub(builder.uncompressed_size());
+    if let (Some(r), true) = (last, left > 0) {
+        let filler = vec![b'x'; left];
+        let n = (0..left)
+            .find(|&n| {
+                builder.record_size(r.timestamp_ms, Some(r.key), Some(&filler[..n]), &[]) == left
+            })
+            .unwrap_or_else(|| panic!("no padding record of {left} bytes"));
+        builder
+            .append(r.timestamp_ms, Some(r.key), Some(&filler[..n]), &[])
+            .expect("padding record encodes");
+    }
     let batch = builder.finish().expect("batch encodes");
+    debug_assert_eq!(batch.len(), batch_bytes);
     debug_assert!(Batch::parse(&batch, 0).is_ok_and(|b| b.validate().is_ok()));
     batch
 }
@@ -333,9 +340,13 @@ mod tests {
     }
 
     #[test]
-    fn sized_batch_is_exact() {
-        let batch = batch_of_size(16 << 10, 100, 3);
-        assert_eq!(batch.len(), 16 << 10);
-        Batch::parse(&batch, 0).unwrap().validate().unwrap();
+    fn sized_batches_are_exact() {
+        for seed in 1..200 {
+            for size in [4 << 10, 16 << 10] {
+                let batch = batch_of_size(size, 100, seed);
+                assert_eq!(batch.len(), size, "seed {seed}");
+                Batch::parse(&batch, 0).unwrap().validate().unwrap();
+            }
+        }
     }
 }

@@ -307,6 +307,11 @@ impl<const W: usize> EntryFile<W> {
             .len(map_len)
             .map_raw(&file)
             .map_err(IndexError::io(path, "mmap"))?;
+        // Index pages are touched a few at a time (the tail on append, a binary search on
+        // lookup). Without this hint the first write fault of a fresh 10 MiB index triggers
+        // the kernel's read-ahead, which zero-fills megabytes of the preallocated file and
+        // stalls that append for milliseconds. A failed hint changes nothing but speed.
+        let _ = map.advise(memmap2::Advice::Random);
         let capacity = map_len / Entries::<W>::ENTRY_BYTES;
         debug_assert!(count <= capacity);
         Ok(Self {

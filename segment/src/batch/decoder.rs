@@ -29,11 +29,13 @@ impl<'a> Batch<'a> {
     /// Checks the magic, that batchLength is sane *and* that that many bytes are present
     /// (a shortfall is [`SegmentError::Incomplete`]), and that counts are not negative.
     /// It does not check the CRC: see [`Batch::validate`].
+    #[inline]
     pub fn parse(bytes: &'a [u8], position: u64) -> Result<Self> {
         Self::parse_bounded(bytes, position, MAX_BATCH_LENGTH)
     }
 
     /// As [`Batch::parse`], refusing a batchLength above `max_length`.
+    #[inline]
     pub fn parse_bounded(bytes: &'a [u8], position: u64, max_length: i32) -> Result<Self> {
         let available = bytes.len() as u64;
         let Some(head) = bytes.first_chunk::<HEADER_SIZE>() else {
@@ -85,16 +87,19 @@ impl<'a> Batch<'a> {
     }
 
     /// Where the batch starts (as given to `parse`).
+    #[inline]
     pub fn position(&self) -> u64 {
         self.position
     }
 
     /// Size in bytes, header included.
+    #[inline]
     pub fn size(&self) -> usize {
         self.bytes.len()
     }
 
     /// The header fields, copied out.
+    #[inline]
     pub fn header(&self) -> BatchHeader {
         // `parse` guaranteed at least HEADER_SIZE bytes.
         self.bytes
@@ -103,6 +108,7 @@ impl<'a> Batch<'a> {
             .unwrap_or_else(unreachable_header)
     }
 
+    #[inline]
     fn i64_at(&self, at: usize) -> i64 {
         self.bytes
             .get(at..at + 8)
@@ -111,6 +117,7 @@ impl<'a> Batch<'a> {
             .unwrap_or_default()
     }
 
+    #[inline]
     fn i32_at(&self, at: usize) -> i32 {
         self.bytes
             .get(at..at + 4)
@@ -120,16 +127,19 @@ impl<'a> Batch<'a> {
     }
 
     /// Offset of the first record.
+    #[inline]
     pub fn base_offset(&self) -> i64 {
         self.i64_at(field::BASE_OFFSET)
     }
 
     /// Offset of the last record.
+    #[inline]
     pub fn last_offset(&self) -> i64 {
         self.base_offset() + i64::from(self.i32_at(field::LAST_OFFSET_DELTA))
     }
 
     /// Offset after the last record.
+    #[inline]
     pub fn next_offset(&self) -> i64 {
         self.last_offset() + 1
     }
@@ -140,6 +150,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Largest timestamp of the batch.
+    #[inline]
     pub fn max_timestamp(&self) -> i64 {
         self.i64_at(field::MAX_TIMESTAMP)
     }
@@ -420,6 +431,7 @@ impl<'a> Batches<'a> {
 impl<'a> Iterator for Batches<'a> {
     type Item = Result<Batch<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.pos >= self.bytes.len() {
             return None;

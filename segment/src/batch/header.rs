@@ -213,6 +213,7 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// Reads the header fields from the first 61 bytes, without validating them.
+    #[inline]
     pub fn read(h: &[u8; HEADER_SIZE]) -> Self {
         BatchHeader {
             base_offset: be_i64(h, field::BASE_OFFSET),
@@ -260,12 +261,14 @@ impl BatchHeader {
     }
 
     /// Total size of the batch in bytes (12 + batchLength).
+    #[inline]
     pub fn total_size(&self) -> u64 {
         LOG_OVERHEAD as u64 + self.batch_length.max(0) as u64
     }
 
     /// Checks what the header alone can tell: magic 2, length in `[MIN_BATCH_LENGTH, max_length]`,
     /// counts and deltas not negative. `position` is used in errors.
+    #[inline]
     pub fn check(&self, position: u64, max_length: i32) -> Result<()> {
         if self.magic != MAGIC_V2 {
             return Err(SegmentError::UnsupportedMagic {

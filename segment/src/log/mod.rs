@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub use config::{RollReason, SegmentConfig};
 pub use reader::{ReadSlice, SegmentReader};
 pub use recovery::{OpenMode, OpenReport, RecoveryCause};
-pub use segment::{AppendInfo, Pretoucher, Segment};
+pub use segment::{AppendInfo, Pretoucher, Segment, PREFAULT_WINDOW_BYTES};
 pub use silt_index::{IndexCheck, OffsetPosition, RebuildReason, TimestampOffset};
 
 use crate::error::{Result, SegmentError};
