@@ -12,7 +12,8 @@ fn truncate_then_append_then_reopen() {
     let config = common::small_config();
     let mut seg = Segment::create(dir.path(), 0, &config).unwrap();
     for i in 0..100 {
-        seg.append(&common::batch(i, 3, 50, Compression::None)).unwrap();
+        seg.append(&common::batch(i, 3, 50, Compression::None))
+            .unwrap();
     }
     let entries_before = seg.offset_index_entries();
     // Offset 151 lies in the batch 150..=152: that batch and all later ones go.
@@ -29,14 +30,18 @@ fn truncate_then_append_then_reopen() {
 
     // Appends continue at 150, and the index rule resumes exactly as a rebuild would have it.
     for i in 0..50 {
-        seg.append(&common::batch(1000 + i, 3, 50, Compression::None)).unwrap();
+        seg.append(&common::batch(1000 + i, 3, 50, Compression::None))
+            .unwrap();
     }
     assert_eq!(seg.next_offset(), 300);
     seg.seal().unwrap();
     let appended = (seg.offset_index_entries(), seg.time_index_entries());
     drop(seg);
     let (seg, _) = Segment::open_with(dir.path(), 0, &config, OpenMode::Sealed, true).unwrap();
-    assert_eq!((seg.offset_index_entries(), seg.time_index_entries()), appended);
+    assert_eq!(
+        (seg.offset_index_entries(), seg.time_index_entries()),
+        appended
+    );
     assert_eq!(seg.next_offset(), 300);
 }
 
@@ -44,7 +49,8 @@ fn truncate_then_append_then_reopen() {
 fn truncate_is_refused_while_readers_exist() {
     let dir = tempfile::tempdir().unwrap();
     let mut seg = Segment::create(dir.path(), 0, &common::small_config()).unwrap();
-    seg.append(&common::batch(0, 3, 50, Compression::None)).unwrap();
+    seg.append(&common::batch(0, 3, 50, Compression::None))
+        .unwrap();
     let reader = seg.reader();
     assert!(seg.truncate_to(0).is_err());
     drop(reader);

@@ -213,17 +213,6 @@ impl Segment {
         Ok(state)
     }
 
-    fn restore(&mut self, state: Recovered) {
-        self.end = state.end;
-        self.next_offset = state.next_offset;
-        self.bytes_since_index_entry = state.bytes_since_index_entry;
-        self.max_timestamp = state.max_timestamp;
-        self.offset_of_max_timestamp = state.offset_of_max_timestamp;
-        self.rolling_timestamp = state.rolling_timestamp;
-        self.synced_end = state.end;
-        self.publish_state();
-    }
-
     /// Validates every batch from the start, rebuilding both indexes, and cuts the file at the
     /// first invalid or incomplete batch.
     fn recover(&mut self, file_len: u32, report: &mut OpenReport) -> Result<()> {
@@ -244,7 +233,7 @@ impl Segment {
         self.end = valid_end;
         self.next_offset = found.last().map_or(base, |b| b.last_offset + 1);
         self.synced_end = valid_end;
-        self.publish_state();
+        self.publish();
         report.torn = torn;
         report.valid_end = valid_end;
         if valid_end < file_len {
@@ -299,14 +288,6 @@ impl Segment {
         // SAFETY: `[0, len)` lies inside the mapping; during open and recovery the segment has
         // no readers and nothing writes to the map while this shared borrow of `self` lives.
         Some(unsafe { std::slice::from_raw_parts(map.as_ptr(), len as usize) })
-    }
-
-    fn publish_state(&self) {
-        use std::sync::atomic::Ordering;
-        let relative = (self.next_offset - self.base_offset()) as u32;
-        self.shared
-            .published
-            .store(super::segment::pack(relative, self.end), Ordering::Release);
     }
 }
 

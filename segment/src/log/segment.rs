@@ -459,7 +459,20 @@ impl Segment {
         self.bytes_since_index_entry = self.bytes_since_index_entry.saturating_add(size);
     }
 
-    fn publish(&self) {
+    /// Takes on a state found by a scan (open, recovery, truncation) and publishes it. Every
+    /// byte below its end must already be durable.
+    pub(crate) fn restore(&mut self, state: Recovered) {
+        self.end = state.end;
+        self.next_offset = state.next_offset;
+        self.bytes_since_index_entry = state.bytes_since_index_entry;
+        self.max_timestamp = state.max_timestamp;
+        self.offset_of_max_timestamp = state.offset_of_max_timestamp;
+        self.rolling_timestamp = state.rolling_timestamp;
+        self.synced_end = state.end;
+        self.publish();
+    }
+
+    pub(crate) fn publish(&self) {
         let relative = (self.next_offset - self.base_offset()) as u32;
         self.shared
             .published
@@ -547,23 +560,20 @@ impl Segment {
         drop(reader);
         let state = super::recovery::scan_state(self, position)?;
         let removed = u64::from(self.end - state.end);
+        // Make everything up to the old end durable first, so that after the cut the synced
+        // end can be the new end.
+        self.flush()?;
         self.offset_index.truncate_to_position(state.end)?;
         self.time_index.truncate_to(state.next_offset)?;
-        // Zero the cut bytes so nothing stale can follow the new end after a crash.
+        // Zero the cut bytes, durably, so nothing stale can follow the new end after a crash.
         if let Some(map) = self.shared.map.as_ref() {
             let (from, to) = (state.end as usize, self.end as usize);
             // SAFETY: `[from, to)` lies inside the map (below the old end); no reader exists
             // (strong count checked above), so nothing else accesses these bytes.
             unsafe { std::ptr::write_bytes(map.as_mut_ptr().add(from), 0, to - from) };
+            file::sync_range(map, &self.paths.log, from, to)?;
         }
-        self.end = state.end;
-        self.next_offset = state.next_offset;
-        self.bytes_since_index_entry = state.bytes_since_index_entry;
-        self.max_timestamp = state.max_timestamp;
-        self.offset_of_max_timestamp = state.offset_of_max_timestamp;
-        self.rolling_timestamp = state.rolling_timestamp;
-        self.synced_end = self.synced_end.min(self.end);
-        self.publish();
+        self.restore(state);
         Ok(removed)
     }
 }
