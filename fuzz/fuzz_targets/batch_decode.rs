@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     let mut consumed = 0usize;
     for batch in &mut batches {
         let Ok(batch) = batch else { break };
-        assert_eq!(batch.position(), consumed as u64, "batches are back to back");
+        assert_eq!(
+            batch.position(),
+            consumed as u64,
+            "batches are back to back"
+        );
         assert_eq!(batch.size() as u64, batch.header().total_size());
         assert!(batch.size() >= HEADER_SIZE);
         consumed += batch.size();
@@ -75,7 +79,11 @@ fn decode_all(batch: &Batch<'_>, buffer: &mut DecompressBuffer) -> bool {
             black_box((header.key, header.value));
             headers += 1;
         }
-        assert_eq!(headers, record.headers.len(), "a decoded record's headers all iterate");
+        assert_eq!(
+            headers,
+            record.headers.len(),
+            "a decoded record's headers all iterate"
+        );
     }
     assert_eq!(
         decoded,

@@ -99,10 +99,11 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = silt_fuzz::scratch_dir();
     let base = input.base.get();
     let max = u64::from(input.max_index_bytes);
-    let bad_args = |entry_size: u64| !(0..=i64::MAX - i64::from(u32::MAX)).contains(&base) || max < entry_size;
+    let bad_args =
+        |entry_size: u64| !(0..=i64::MAX - i64::from(u32::MAX)).contains(&base) || max < entry_size;
     let offset_path = dir.path().join("00000000000000000000.index");
     std::fs::write(&offset_path, &input.offset_index).expect("write index");
     match OffsetIndex::open(&offset_path, base, max, u64::from(input.log_size)) {
@@ -125,7 +126,10 @@ fuzz_target!(|input: Input| {
 });
 
 fn is_bad_argument(e: &IndexError) -> bool {
-    matches!(e, IndexError::BadMaxSize { .. } | IndexError::BadBaseOffset { .. })
+    matches!(
+        e,
+        IndexError::BadMaxSize { .. } | IndexError::BadBaseOffset { .. }
+    )
 }
 
 fn be32(bytes: &[u8]) -> u32 {
@@ -142,7 +146,7 @@ fn file_len(path: &Path) -> u64 {
 /// The entries of an offset index file, if it is a valid index.
 fn offset_model(bytes: &[u8], base: i64, max: u64, log_size: u64) -> Option<Vec<OffsetPosition>> {
     let max = max - max % 8;
-    if bytes.len() % 8 != 0 || bytes.len() as u64 > max {
+    if !bytes.len().is_multiple_of(8) || bytes.len() as u64 > max {
         return None;
     }
     let entries: Vec<OffsetPosition> = bytes
@@ -175,7 +179,8 @@ fn check_offset_lookups(index: &OffsetIndex, model: &[OffsetPosition], targets: 
     };
     let reader = index.reader();
     let last = model.last().map(|e| e.offset);
-    let from_entries = sample(model).flat_map(|e| [e.offset - 1, e.offset, e.offset + 1]);
+    let from_entries =
+        sample(model).flat_map(|e| [e.offset - 1, e.offset, e.offset.saturating_add(1)]);
     let extremes = [i64::MIN, base - 1, base, i64::MAX];
     let targets = targets.iter().take(MAX_TARGETS).map(|t| t.get(base, last));
     for target in targets.chain(from_entries).chain(extremes) {
@@ -217,7 +222,9 @@ fn offset_index(input: &Input, path: &Path, mut index: OffsetIndex, check: Index
     if let Some(bulk) = &input.bulk {
         for _ in 0..bulk.count {
             let last = model.last().copied();
-            let offset = last.map_or(base, |e| e.offset + i64::from(bulk.offset_stride) + 1);
+            let offset = last.map_or(base, |e| {
+                e.offset.saturating_add(i64::from(bulk.offset_stride) + 1)
+            });
             let position = last.map_or(Some(0), |e| {
                 e.position.checked_add(u32::from(bulk.value_stride) + 1)
             });
@@ -237,7 +244,11 @@ fn offset_index(input: &Input, path: &Path, mut index: OffsetIndex, check: Index
     }
     index.seal().expect("seal");
     assert!(index.is_full() && index.is_sealed());
-    assert_eq!(file_len(path), model.len() as u64 * 8, "sealed file holds its entries");
+    assert_eq!(
+        file_len(path),
+        model.len() as u64 * 8,
+        "sealed file holds its entries"
+    );
     assert!(matches!(
         index.append(base + i64::from(u32::MAX), u32::MAX),
         Err(IndexError::Sealed { .. })
@@ -280,7 +291,9 @@ fn offset_append(
             false
         }
         Err(IndexError::PositionNotMonotonic { .. }) => {
-            assert!(relative_ok && last.is_some_and(|l| offset > l.offset && position <= l.position));
+            assert!(
+                relative_ok && last.is_some_and(|l| offset > l.offset && position <= l.position)
+            );
             false
         }
         Err(IndexError::Full { .. }) => {
@@ -298,9 +311,14 @@ fn offset_append(
 const NO_TIMESTAMP: i64 = -1;
 
 /// The entries of a time index file, if it is a valid index.
-fn time_model(bytes: &[u8], base: i64, max: u64, bound: Option<i64>) -> Option<Vec<TimestampOffset>> {
+fn time_model(
+    bytes: &[u8],
+    base: i64,
+    max: u64,
+    bound: Option<i64>,
+) -> Option<Vec<TimestampOffset>> {
     let max = max - max % 12;
-    if bytes.len() % 12 != 0 || bytes.len() as u64 > max {
+    if !bytes.len().is_multiple_of(12) || bytes.len() as u64 > max {
         return None;
     }
     let entries: Vec<TimestampOffset> = bytes
@@ -342,7 +360,11 @@ fn check_time_lookups(index: &TimeIndex, model: &[TimestampOffset], targets: &[V
     let reader = index.reader();
     let last = model.last().map_or(NO_TIMESTAMP, |e| e.timestamp);
     let from_entries = sample(model).flat_map(|e| {
-        [e.timestamp.saturating_sub(1), e.timestamp, e.timestamp.saturating_add(1)]
+        [
+            e.timestamp.saturating_sub(1),
+            e.timestamp,
+            e.timestamp.saturating_add(1),
+        ]
     });
     let extremes = [i64::MIN, -1, 0, i64::MAX];
     let targets = targets.iter().take(MAX_TARGETS).map(|t| t.get(last));
@@ -360,7 +382,13 @@ fn check_time_lookups(index: &TimeIndex, model: &[TimestampOffset], targets: &[V
     }
 }
 
-fn time_index(input: &Input, path: &Path, mut index: TimeIndex, check: IndexCheck, bound: Option<i64>) {
+fn time_index(
+    input: &Input,
+    path: &Path,
+    mut index: TimeIndex,
+    check: IndexCheck,
+    bound: Option<i64>,
+) {
     let base = index.base_offset();
     let max = u64::from(input.max_index_bytes);
     let expected = time_model(&input.time_index, base, max, bound);
@@ -382,8 +410,12 @@ fn time_index(input: &Input, path: &Path, mut index: TimeIndex, check: IndexChec
     if let Some(bulk) = &input.bulk {
         for _ in 0..bulk.count {
             let last = model.last().copied();
-            let offset = last.map_or(base, |e| e.offset + i64::from(bulk.offset_stride));
-            let timestamp = last.map_or(0, |e| e.timestamp.saturating_add(i64::from(bulk.value_stride) + 1));
+            let offset = last.map_or(base, |e| {
+                e.offset.saturating_add(i64::from(bulk.offset_stride))
+            });
+            let timestamp = last.map_or(0, |e| {
+                e.timestamp.saturating_add(i64::from(bulk.value_stride) + 1)
+            });
             if time_append(&mut index, &mut model, timestamp, offset, false) != Some(true) {
                 break;
             }
@@ -399,9 +431,13 @@ fn time_index(input: &Input, path: &Path, mut index: TimeIndex, check: IndexChec
     }
     index.seal().expect("seal");
     assert!(index.is_full() && index.is_sealed());
-    assert_eq!(file_len(path), model.len() as u64 * 12, "sealed file holds its entries");
+    assert_eq!(
+        file_len(path),
+        model.len() as u64 * 12,
+        "sealed file holds its entries"
+    );
     drop(index);
-    let next_offset = model.last().map(|e| e.offset + 1);
+    let next_offset = model.last().and_then(|e| e.offset.checked_add(1));
     let (index, check) = TimeIndex::open_checked(path, base, max, next_offset).expect("reopen");
     assert_eq!(check, IndexCheck::Ok, "a sealed index reopens as it was");
     check_time_lookups(&index, &model, &[]);
@@ -466,6 +502,16 @@ fn time_append(
 /// A few entries spread over the whole index (both ends, the warm section's boundary).
 fn sample<T: Copy>(entries: &[T]) -> impl Iterator<Item = T> + '_ {
     let n = entries.len();
-    let picks = [0, 1, n / 2, n.saturating_sub(1025), n.saturating_sub(683), n.saturating_sub(2), n.saturating_sub(1)];
-    picks.into_iter().filter_map(move |i| entries.get(i).copied())
+    let picks = [
+        0,
+        1,
+        n / 2,
+        n.saturating_sub(1025),
+        n.saturating_sub(683),
+        n.saturating_sub(2),
+        n.saturating_sub(1),
+    ];
+    picks
+        .into_iter()
+        .filter_map(move |i| entries.get(i).copied())
 }

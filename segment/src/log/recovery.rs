@@ -199,6 +199,13 @@ impl Segment {
             }
             next = Some(batch.next_offset());
         }
+        // The time index's last entry must be the max timestamp so far: a later batch before
+        // its offset with a larger timestamp means the index belongs to other data.
+        if let Some(t) = self.time_index.last_entry() {
+            if state.offset_of_max_timestamp < t.offset {
+                return Err(u64::from(from));
+            }
+        }
         state.end = file_len;
         state.next_offset = next.unwrap_or(base);
         state.bytes_since_index_entry = file_len - from;
@@ -268,10 +275,7 @@ impl Segment {
 
     /// Trims a segment opened in `Sealed` mode (its indexes were re-extended by opening them).
     fn seal_after_open(&mut self) -> Result<()> {
-        if self.max_timestamp >= 0 {
-            self.time_index
-                .maybe_append_on_roll(self.max_timestamp, self.offset_of_max_timestamp)?;
-        }
+        self.append_final_time_entry()?;
         self.offset_index.seal()?;
         self.time_index.seal()?;
         self.sealed = true;

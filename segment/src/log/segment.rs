@@ -509,10 +509,7 @@ impl Segment {
         if self.sealed {
             return Ok(());
         }
-        if self.max_timestamp >= 0 {
-            self.time_index
-                .maybe_append_on_roll(self.max_timestamp, self.offset_of_max_timestamp)?;
-        }
+        self.append_final_time_entry()?;
         self.flush()?;
         file::set_len(&self.file, &self.paths.log, u64::from(self.end))?;
         self.file
@@ -523,6 +520,23 @@ impl Segment {
         self.sealed = true;
         self.capacity = self.end;
         Ok(())
+    }
+
+    /// Kafka's roll-time time index entry: the segment's max timestamp, in the slot kept in
+    /// reserve. The time index is derived data, so an entry that does not follow the last one
+    /// (an index that disagrees with the log) is skipped rather than failing the seal;
+    /// lookups stay correct because they scan forward from whatever entry they find.
+    pub(crate) fn append_final_time_entry(&mut self) -> Result<()> {
+        if self.max_timestamp < 0 {
+            return Ok(());
+        }
+        match self
+            .time_index
+            .maybe_append_on_roll(self.max_timestamp, self.offset_of_max_timestamp)
+        {
+            Ok(_) | Err(silt_index::IndexError::NotMonotonic { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Faults in the pages of the next `bytes` bytes past the end (MADV_POPULATE_WRITE), so
