@@ -153,9 +153,38 @@ pub enum SegmentError {
         #[source]
         source: Box<SegmentError>,
     },
-    /// An argument is outside what the segment accepts.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    /// A setting is outside the range it accepts.
+    #[error("invalid config: {key} = {value}, must be {expected}")]
+    InvalidConfig {
+        /// Kafka's name of the setting.
+        key: &'static str,
+        /// The value given.
+        value: i64,
+        /// The accepted range, in words.
+        expected: &'static str,
+    },
+    /// A negative base offset was given for a segment.
+    #[error("invalid base offset {0}: must not be negative")]
+    InvalidBaseOffset(i64),
+    /// A file is larger than a segment can be (`i32::MAX` bytes).
+    #[error("{path} is {len} bytes, larger than any segment can be ({max})", max = i32::MAX)]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// `append` was given no bytes.
+    #[error("nothing to append")]
+    EmptyAppend,
+    /// An operation that rewrites bytes readers may hold was asked for while readers exist.
+    #[error("cannot {op} {path} while readers hold it")]
+    ReadersOutstanding {
+        /// "truncate", "recover".
+        op: &'static str,
+        /// The `.log` file.
+        path: PathBuf,
+    },
     /// A file name is not `<20-digit base offset>.log`.
     #[error("{path} is not a segment file name (expected 20 decimal digits and .log)")]
     BadFileName {
@@ -282,6 +311,9 @@ pub enum EncodeFault {
         /// Batch base timestamp.
         base: i64,
     },
+    /// A batch needs at least one record.
+    #[error("a batch needs at least one record")]
+    Empty,
     /// Snappy and gzip are decode-only (gzip) or unsupported (snappy).
     #[error("cannot encode with {0}")]
     Codec(Compression),

@@ -123,11 +123,15 @@ fn bad_arguments_are_typed_errors() {
     };
     assert!(matches!(
         Segment::create(dir.path(), 0, &tiny),
-        Err(SegmentError::InvalidArgument(_))
+        Err(SegmentError::InvalidConfig {
+            key: "segment.bytes",
+            value: 10,
+            ..
+        })
     ));
     assert!(matches!(
         Segment::create(dir.path(), -1, &common::small_config()),
-        Err(SegmentError::InvalidArgument(_))
+        Err(SegmentError::InvalidBaseOffset(-1))
     ));
     let mut seg = Segment::create(dir.path(), 0, &common::small_config()).unwrap();
     assert!(matches!(

@@ -237,9 +237,7 @@ impl BatchBuilder {
 
     fn write_batch(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.count == 0 {
-            return Err(SegmentError::InvalidArgument(
-                "a batch needs at least one record".into(),
-            ));
+            return Err(SegmentError::Encode(EncodeFault::Empty));
         }
         let c = self.config;
         let start = out.len();

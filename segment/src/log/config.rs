@@ -36,25 +36,29 @@ impl SegmentConfig {
 
     /// Checks the settings, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
+        let bad = |key, value: i64, expected| {
+            Err(SegmentError::InvalidConfig {
+                key,
+                value,
+                expected,
+            })
+        };
         if self.segment_bytes < Self::MIN_SEGMENT_BYTES || self.segment_bytes > i32::MAX as u32 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "segment.bytes = {} must be between {} and {}",
-                self.segment_bytes,
-                Self::MIN_SEGMENT_BYTES,
-                i32::MAX
-            )));
+            return bad(
+                "segment.bytes",
+                i64::from(self.segment_bytes),
+                "between 61 and 2147483647",
+            );
         }
         if self.segment_index_bytes < 12 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "segment.index.bytes = {} must be at least 12 (one time index entry)",
-                self.segment_index_bytes
-            )));
+            return bad(
+                "segment.index.bytes",
+                i64::from(self.segment_index_bytes),
+                "at least 12 (one time index entry)",
+            );
         }
         if self.segment_ms < 1 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "segment.ms = {} must be at least 1",
-                self.segment_ms
-            )));
+            return bad("segment.ms", self.segment_ms, "at least 1");
         }
         Ok(())
     }

@@ -30,8 +30,11 @@ pub(crate) fn open_rw(path: &Path, create_new: bool) -> Result<File> {
 
 /// Reserves blocks so that the file is at least `len` bytes long.
 pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> Result<()> {
-    let len_off = libc::off_t::try_from(len)
-        .map_err(|_| SegmentError::InvalidArgument(format!("cannot preallocate {len} bytes")))?;
+    let too_large = || SegmentError::FileTooLarge {
+        path: path.to_path_buf(),
+        len,
+    };
+    let len_off = libc::off_t::try_from(len).map_err(|_| too_large())?;
     // SAFETY: posix_fallocate only reads the descriptor and integers; the fd is open for
     // writing for the duration of the call because `file` is borrowed.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
@@ -48,8 +51,10 @@ pub(crate) fn map(file: &File, path: &Path, len: u64, writable: bool) -> Result<
     if len == 0 {
         return Ok(None);
     }
-    let len = usize::try_from(len)
-        .map_err(|_| SegmentError::InvalidArgument(format!("cannot map {len} bytes")))?;
+    let len = usize::try_from(len).map_err(|_| SegmentError::FileTooLarge {
+        path: path.to_path_buf(),
+        len,
+    })?;
     let options = {
         let mut o = MmapOptions::new();
         o.len(len);

@@ -98,10 +98,10 @@ impl Segment {
             .map_err(file::io_err("stat", &paths.log))?
             .len();
         if file_len > i32::MAX as u64 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "{} is {file_len} bytes, larger than any segment (i32::MAX)",
-                paths.log.display()
-            )));
+            return Err(SegmentError::FileTooLarge {
+                path: paths.log,
+                len: file_len,
+            });
         }
         let capacity = match mode {
             OpenMode::Active => {
@@ -260,9 +260,11 @@ impl Segment {
                 .as_ref()
                 .is_some_and(|m| m.len() as u64 == u64::from(self.capacity))
             && !self.sealed;
-        let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| {
-            SegmentError::InvalidArgument("segment has readers during recovery".into())
-        })?;
+        let shared =
+            Arc::get_mut(&mut self.shared).ok_or_else(|| SegmentError::ReadersOutstanding {
+                op: "recover",
+                path: self.paths.log.clone(),
+            })?;
         if writable && self.capacity >= self.config.segment_bytes {
             file::preallocate(&self.file, &self.paths.log, u64::from(self.capacity))?;
         } else {

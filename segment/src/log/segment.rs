@@ -120,9 +120,7 @@ impl Segment {
     pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
         config.validate()?;
         if base_offset < 0 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "base offset {base_offset} is negative"
-            )));
+            return Err(SegmentError::InvalidBaseOffset(base_offset));
         }
         let paths = SegmentPaths::new(dir, base_offset);
         let file = file::open_rw(&paths.log, true)?;
@@ -336,9 +334,7 @@ impl Segment {
             source: Box::new(source),
         };
         if batches.is_empty() {
-            return Err(bad(SegmentError::InvalidArgument(
-                "nothing to append".into(),
-            )));
+            return Err(bad(SegmentError::EmptyAppend));
         }
         let room = u64::from(self.capacity) - u64::from(self.end);
         let full = |reason| SegmentError::SegmentFull {
@@ -558,10 +554,10 @@ impl Segment {
     /// since the bytes they borrowed would be overwritten by later appends.
     pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
         if Arc::strong_count(&self.shared) > 1 {
-            return Err(SegmentError::InvalidArgument(format!(
-                "cannot truncate {} while readers hold it",
-                self.paths.log.display()
-            )));
+            return Err(SegmentError::ReadersOutstanding {
+                op: "truncate",
+                path: self.paths.log.clone(),
+            });
         }
         if offset >= self.next_offset {
             return Ok(0);
