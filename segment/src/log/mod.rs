@@ -6,6 +6,7 @@
 
 mod config;
 mod file;
+mod prefault;
 mod reader;
 mod recovery;
 mod segment;
@@ -13,9 +14,10 @@ mod segment;
 use std::path::{Path, PathBuf};
 
 pub use config::{RollReason, SegmentConfig};
+pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};
 pub use recovery::{OpenMode, OpenReport, RecoveryCause};
-pub use segment::{AppendInfo, Pretoucher, Segment, PREFAULT_WINDOW_BYTES};
+pub use segment::{AppendInfo, Segment};
 pub use silt_index::{IndexCheck, OffsetPosition, RebuildReason, TimestampOffset};
 
 use crate::error::{Result, SegmentError};

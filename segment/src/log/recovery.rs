@@ -285,6 +285,44 @@ impl Segment {
         Ok(())
     }
 
+    /// Removes every batch at or past `offset` (recovery): the end moves back to the batch
+    /// that contains `offset` and the indexes are cut to match. Refused while readers exist,
+    /// since the bytes they borrowed would be overwritten by later appends.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
+        if Arc::strong_count(&self.shared) > 1 {
+            return Err(SegmentError::ReadersOutstanding {
+                op: "truncate",
+                path: self.paths.log.clone(),
+            });
+        }
+        if offset >= self.next_offset {
+            return Ok(0);
+        }
+        let reader = self.reader();
+        let position = match reader.locate(offset.max(self.base_offset()))? {
+            Some((position, _)) => position,
+            None => self.end,
+        };
+        drop(reader);
+        let state = super::recovery::scan_state(self, position)?;
+        let removed = u64::from(self.end - state.end);
+        // Make everything up to the old end durable first, so that after the cut the synced
+        // end can be the new end.
+        self.flush()?;
+        self.offset_index.truncate_to_position(state.end)?;
+        self.time_index.truncate_to(state.next_offset)?;
+        // Zero the cut bytes, durably, so nothing stale can follow the new end after a crash.
+        if let Some(map) = self.shared.map.as_ref() {
+            let (from, to) = (state.end as usize, self.end as usize);
+            // SAFETY: `[from, to)` lies inside the map (below the old end); no reader exists
+            // (strong count checked above), so nothing else accesses these bytes.
+            unsafe { std::ptr::write_bytes(map.as_mut_ptr().add(from), 0, to - from) };
+            file::sync_range(map, &self.paths.log, from, to)?;
+        }
+        self.restore(state);
+        Ok(removed)
+    }
+
     /// The mapped bytes `[0, len)` (at open, before any reader exists).
     fn bytes_below(&self, len: u32) -> Option<&[u8]> {
         let map = self.shared.map.as_ref()?;

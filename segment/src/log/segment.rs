@@ -364,25 +364,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Faults in the pages an append of `len` bytes is about to write, a window at a time,
-    /// with one `MADV_POPULATE_WRITE` per window instead of one page fault per 4 KiB page.
-    /// Amortised over `PREFAULT_WINDOW_BYTES`, it costs one syscall per window, not per batch.
-    fn prefault_for(&mut self, len: usize) {
-        let want = self.end as usize + len;
-        if want <= self.prefaulted_end as usize {
-            return;
-        }
-        let until = (want + PREFAULT_WINDOW_BYTES).min(self.capacity as usize);
-        if let Some(map) = self.shared.map.as_ref() {
-            file::populate_write(
-                map,
-                (self.prefaulted_end as usize).max(self.end as usize),
-                until,
-            );
-        }
-        self.prefaulted_end = until as u32;
-    }
-
     /// Copies `bytes` into the map at `start`; the caller checked the room.
     fn copy_in(&mut self, start: usize, bytes: &[u8]) -> Result<()> {
         let map = self
@@ -534,58 +515,6 @@ impl Segment {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Faults in the pages of the next `bytes` bytes past the end (MADV_POPULATE_WRITE), so
-    /// the appends that follow write resident memory. Meant for a background thread: see
-    /// [`Segment::pretoucher`].
-    pub fn prefault(&self, bytes: usize) {
-        self.pretoucher().touch_ahead(bytes);
-    }
-
-    /// A handle another thread can use to fault in pages ahead of the writer.
-    pub fn pretoucher(&self) -> Pretoucher {
-        Pretoucher {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    /// Removes every batch at or past `offset` (recovery): the end moves back to the batch
-    /// that contains `offset` and the indexes are cut to match. Refused while readers exist,
-    /// since the bytes they borrowed would be overwritten by later appends.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
-        if Arc::strong_count(&self.shared) > 1 {
-            return Err(SegmentError::ReadersOutstanding {
-                op: "truncate",
-                path: self.paths.log.clone(),
-            });
-        }
-        if offset >= self.next_offset {
-            return Ok(0);
-        }
-        let reader = self.reader();
-        let position = match reader.locate(offset.max(self.base_offset()))? {
-            Some((position, _)) => position,
-            None => self.end,
-        };
-        drop(reader);
-        let state = super::recovery::scan_state(self, position)?;
-        let removed = u64::from(self.end - state.end);
-        // Make everything up to the old end durable first, so that after the cut the synced
-        // end can be the new end.
-        self.flush()?;
-        self.offset_index.truncate_to_position(state.end)?;
-        self.time_index.truncate_to(state.next_offset)?;
-        // Zero the cut bytes, durably, so nothing stale can follow the new end after a crash.
-        if let Some(map) = self.shared.map.as_ref() {
-            let (from, to) = (state.end as usize, self.end as usize);
-            // SAFETY: `[from, to)` lies inside the map (below the old end); no reader exists
-            // (strong count checked above), so nothing else accesses these bytes.
-            unsafe { std::ptr::write_bytes(map.as_mut_ptr().add(from), 0, to - from) };
-            file::sync_range(map, &self.paths.log, from, to)?;
-        }
-        self.restore(state);
-        Ok(removed)
-    }
 }
 
 /// A batch of an append in progress, as planned from its header.
@@ -597,9 +526,6 @@ pub(crate) struct PendingBatch {
     last_offset_delta: i32,
     max_timestamp: i64,
 }
-
-/// How far ahead of its end the writer faults in pages, one syscall per window.
-pub const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
 
 /// The writer-side state derived from a segment's bytes (by a scan or a tail walk).
 #[derive(Debug, Clone, Copy)]
@@ -621,36 +547,6 @@ impl Recovered {
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             rolling_timestamp: None,
-        }
-    }
-}
-
-/// Faults in pages ahead of a segment's writer from another thread (see
-/// [`Segment::pretoucher`]). Holding one keeps the mapping alive.
-#[derive(Clone)]
-pub struct Pretoucher {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for Pretoucher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pretoucher")
-            .field("path", &self.shared.log_path)
-            .finish()
-    }
-}
-
-impl Pretoucher {
-    /// Populates `[end, end + bytes)` of the mapping, where `end` is the published end.
-    pub fn touch_ahead(&self, bytes: usize) {
-        let (_, end) = unpack(self.shared.published.load(Ordering::Acquire));
-        self.touch_range(end as usize, end as usize + bytes);
-    }
-
-    /// Populates `[start, end)` of the mapping (clamped to it).
-    pub fn touch_range(&self, start: usize, end: usize) {
-        if let Some(map) = self.shared.map.as_ref() {
-            file::populate_write(map, start, end);
         }
     }
 }
