@@ -109,13 +109,7 @@ fn corrupted_index_is_rebuilt() {
         };
         for byte in (0..len).step_by(5) {
             let dir = tempfile::tempdir().unwrap();
-            for s in ["log", "index", "timeindex"] {
-                std::fs::copy(
-                    segment_file(dir0.path(), 0, s),
-                    segment_file(dir.path(), 0, s),
-                )
-                .unwrap();
-            }
+            common::copy_segment(dir0.path(), dir.path(), 0);
             let path = segment_file(dir.path(), 0, suffix);
             let mut bytes = std::fs::read(&path).unwrap();
             bytes[byte] ^= 0x10;

@@ -32,13 +32,7 @@ fn cut_last_batch_at_every_byte() {
     for cut in earlier_end..full_size {
         for mode in [OpenMode::Active, OpenMode::Sealed] {
             let dir = tempfile::tempdir().unwrap();
-            for suffix in ["log", "index", "timeindex"] {
-                std::fs::copy(
-                    segment_file(template.path(), 100, suffix),
-                    segment_file(dir.path(), 100, suffix),
-                )
-                .unwrap();
-            }
+            common::copy_segment(template.path(), dir.path(), 100);
             let path = segment_file(dir.path(), 100, "log");
             OpenOptions::new()
                 .write(true)

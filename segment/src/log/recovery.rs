@@ -149,7 +149,7 @@ impl Segment {
             torn: None,
         };
         if report.recovered.is_some() {
-            segment.recover(file_len as u32, &mut report)?;
+            segment.recover(file_len as u32, mode, &mut report)?;
         }
         if mode == OpenMode::Sealed {
             segment.seal_after_open()?;
@@ -170,15 +170,15 @@ impl Segment {
         // The first batch's max timestamp decides segment.ms rolling.
         if file_len > 0 {
             let first = Batch::parse(bytes, 0).map_err(|_| 0u64)?;
-            state.rolling_timestamp = Some(first.max_timestamp());
+            state.tracking.rolling_timestamp = Some(first.max_timestamp());
         }
         let (from, expect_last) = match self.offset_index.last_entry() {
             Some(e) => (e.position, Some(e.offset)),
             None => (0, None),
         };
         if let Some(t) = self.time_index.last_entry() {
-            state.max_timestamp = t.timestamp;
-            state.offset_of_max_timestamp = t.offset;
+            state.tracking.max_timestamp = t.timestamp;
+            state.tracking.offset_of_max_timestamp = t.offset;
         }
         let mut next: Option<i64> = None;
         let tail = bytes.get(from as usize..).ok_or(u64::from(from))?;
@@ -193,22 +193,21 @@ impl Segment {
             if !ok || batch.last_offset() - base > i64::from(i32::MAX) {
                 return Err(batch.position());
             }
-            if batch.max_timestamp() > state.max_timestamp {
-                state.max_timestamp = batch.max_timestamp();
-                state.offset_of_max_timestamp = batch.last_offset();
-            }
+            state
+                .tracking
+                .see_timestamp(batch.max_timestamp(), batch.last_offset());
             next = Some(batch.next_offset());
         }
         // The time index's last entry must be the max timestamp so far: a later batch before
         // its offset with a larger timestamp means the index belongs to other data.
         if let Some(t) = self.time_index.last_entry() {
-            if state.offset_of_max_timestamp < t.offset {
+            if state.tracking.offset_of_max_timestamp < t.offset {
                 return Err(u64::from(from));
             }
         }
         state.end = file_len;
         state.next_offset = next.unwrap_or(base);
-        state.bytes_since_index_entry = file_len - from;
+        state.tracking.bytes_since_index_entry = file_len - from;
         // Entries past the end of the log mean the index belongs to other data.
         if self
             .time_index
@@ -222,7 +221,7 @@ impl Segment {
 
     /// Validates every batch from the start, rebuilding both indexes, and cuts the file at the
     /// first invalid or incomplete batch.
-    fn recover(&mut self, file_len: u32, report: &mut OpenReport) -> Result<()> {
+    fn recover(&mut self, file_len: u32, mode: OpenMode, report: &mut OpenReport) -> Result<()> {
         self.offset_index.clear()?;
         self.time_index.clear()?;
         let base = self.base_offset();
@@ -244,35 +243,32 @@ impl Segment {
         report.torn = torn;
         report.valid_end = valid_end;
         if valid_end < file_len {
-            self.cut_tail(valid_end)?;
+            self.cut_tail(valid_end, mode)?;
         }
         Ok(())
     }
 
     /// Drops everything past `valid_end` from the file, so the bytes after the new end read as
     /// zeros (an active segment is preallocated back to its capacity).
-    fn cut_tail(&mut self, valid_end: u32) -> Result<()> {
+    fn cut_tail(&mut self, valid_end: u32, mode: OpenMode) -> Result<()> {
         file::set_len(&self.file, &self.paths.log, u64::from(valid_end))?;
-        let writable = self.capacity as u64 > u64::from(valid_end)
-            && self
-                .shared
-                .map
-                .as_ref()
-                .is_some_and(|m| m.len() as u64 == u64::from(self.capacity))
-            && !self.sealed;
-        let shared =
-            Arc::get_mut(&mut self.shared).ok_or_else(|| SegmentError::ReadersOutstanding {
-                op: "recover",
-                path: self.paths.log.clone(),
-            })?;
-        if writable && self.capacity >= self.config.segment_bytes {
-            file::preallocate(&self.file, &self.paths.log, u64::from(self.capacity))?;
-        } else {
-            // A sealed segment: map just the valid bytes.
-            shared.map = file::map(&self.file, &self.paths.log, u64::from(valid_end), false)?;
-            self.capacity = valid_end;
+        match mode {
+            OpenMode::Active => {
+                file::preallocate(&self.file, &self.paths.log, u64::from(self.capacity))
+            }
+            OpenMode::Sealed => {
+                // Map just the valid bytes: the old map reaches past the new end of the file.
+                let path = self.paths.log.clone();
+                let shared =
+                    Arc::get_mut(&mut self.shared).ok_or(SegmentError::ReadersOutstanding {
+                        op: "recover",
+                        path,
+                    })?;
+                shared.map = file::map(&self.file, &self.paths.log, u64::from(valid_end), false)?;
+                self.capacity = valid_end;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Trims a segment opened in `Sealed` mode (its indexes were re-extended by opening them).
@@ -410,15 +406,9 @@ pub(crate) fn scan_state(segment: &Segment, position: u32) -> Result<Recovered> 
     };
     let interval = segment.config.index_interval_bytes;
     let (end, _) = scan_valid(bytes, base, |b| {
-        state.rolling_timestamp.get_or_insert(b.max_timestamp);
-        if b.max_timestamp > state.max_timestamp {
-            state.max_timestamp = b.max_timestamp;
-            state.offset_of_max_timestamp = b.last_offset;
-        }
-        if state.bytes_since_index_entry > interval {
-            state.bytes_since_index_entry = 0;
-        }
-        state.bytes_since_index_entry = state.bytes_since_index_entry.saturating_add(b.size);
+        state
+            .tracking
+            .observe(b.size, b.last_offset, b.max_timestamp, interval);
         state.next_offset = b.last_offset + 1;
     });
     state.end = end;

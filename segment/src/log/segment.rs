@@ -88,11 +88,8 @@ pub struct Segment {
     pub(crate) capacity: u32,
     pub(crate) end: u32,
     pub(crate) next_offset: i64,
-    pub(crate) bytes_since_index_entry: u32,
-    pub(crate) max_timestamp: i64,
-    pub(crate) offset_of_max_timestamp: i64,
-    /// Max timestamp of the first batch: what `segment.ms` is measured from.
-    pub(crate) rolling_timestamp: Option<i64>,
+    /// Timestamps and the index rule's byte count, as the batches so far leave them.
+    pub(crate) tracking: Tracking,
     pub(crate) synced_end: u32,
     /// End of the pages the writer has already faulted in (see `prefault_for`).
     pub(crate) prefaulted_end: u32,
@@ -175,10 +172,7 @@ impl Segment {
             capacity,
             end: state.end,
             next_offset: state.next_offset,
-            bytes_since_index_entry: state.bytes_since_index_entry,
-            max_timestamp: state.max_timestamp,
-            offset_of_max_timestamp: state.offset_of_max_timestamp,
-            rolling_timestamp: state.rolling_timestamp,
+            tracking: state.tracking,
             synced_end: state.end,
             prefaulted_end: state.end,
             pending: Vec::new(),
@@ -208,7 +202,10 @@ impl Segment {
 
     /// Largest timestamp seen (-1 when empty), and the offset of the batch that has it.
     pub fn max_timestamp(&self) -> (i64, i64) {
-        (self.max_timestamp, self.offset_of_max_timestamp)
+        (
+            self.tracking.max_timestamp,
+            self.tracking.offset_of_max_timestamp,
+        )
     }
 
     /// True once rolled or closed.
@@ -259,7 +256,7 @@ impl Segment {
         {
             return Some(RollReason::Size);
         }
-        if let Some(first) = self.rolling_timestamp {
+        if let Some(first) = self.tracking.rolling_timestamp {
             if now_ms.saturating_sub(first) > self.config.segment_ms {
                 return Some(RollReason::Time);
             }
@@ -418,22 +415,16 @@ impl Segment {
         last_offset: i64,
         max_timestamp: i64,
     ) {
-        if self.rolling_timestamp.is_none() {
-            self.rolling_timestamp = Some(max_timestamp);
+        let interval = self.config.index_interval_bytes;
+        let due = self
+            .tracking
+            .observe(size, last_offset, max_timestamp, interval);
+        if due && self.offset_index.append(last_offset, position).is_ok() {
+            let t = self.tracking;
+            let _ = self
+                .time_index
+                .maybe_append(t.max_timestamp, t.offset_of_max_timestamp);
         }
-        if max_timestamp > self.max_timestamp {
-            self.max_timestamp = max_timestamp;
-            self.offset_of_max_timestamp = last_offset;
-        }
-        if self.bytes_since_index_entry > self.config.index_interval_bytes {
-            if self.offset_index.append(last_offset, position).is_ok() {
-                let _ = self
-                    .time_index
-                    .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
-            }
-            self.bytes_since_index_entry = 0;
-        }
-        self.bytes_since_index_entry = self.bytes_since_index_entry.saturating_add(size);
     }
 
     /// Takes on a state found by a scan (open, recovery, truncation) and publishes it. Every
@@ -441,10 +432,7 @@ impl Segment {
     pub(crate) fn restore(&mut self, state: Recovered) {
         self.end = state.end;
         self.next_offset = state.next_offset;
-        self.bytes_since_index_entry = state.bytes_since_index_entry;
-        self.max_timestamp = state.max_timestamp;
-        self.offset_of_max_timestamp = state.offset_of_max_timestamp;
-        self.rolling_timestamp = state.rolling_timestamp;
+        self.tracking = state.tracking;
         self.synced_end = state.end;
         self.publish();
     }
@@ -504,12 +492,17 @@ impl Segment {
     /// (an index that disagrees with the log) is skipped rather than failing the seal;
     /// lookups stay correct because they scan forward from whatever entry they find.
     pub(crate) fn append_final_time_entry(&mut self) -> Result<()> {
-        if self.max_timestamp < 0 {
+        let Tracking {
+            max_timestamp,
+            offset_of_max_timestamp,
+            ..
+        } = self.tracking;
+        if max_timestamp < 0 {
             return Ok(());
         }
         match self
             .time_index
-            .maybe_append_on_roll(self.max_timestamp, self.offset_of_max_timestamp)
+            .maybe_append_on_roll(max_timestamp, offset_of_max_timestamp)
         {
             Ok(_) | Err(silt_index::IndexError::NotMonotonic { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -532,10 +525,7 @@ pub(crate) struct PendingBatch {
 pub(crate) struct Recovered {
     pub end: u32,
     pub next_offset: i64,
-    pub bytes_since_index_entry: u32,
-    pub max_timestamp: i64,
-    pub offset_of_max_timestamp: i64,
-    pub rolling_timestamp: Option<i64>,
+    pub tracking: Tracking,
 }
 
 impl Recovered {
@@ -543,10 +533,57 @@ impl Recovered {
         Recovered {
             end: 0,
             next_offset: base_offset,
+            tracking: Tracking::empty(base_offset),
+        }
+    }
+}
+
+/// What the batches so far leave for the next one: the largest timestamp and the offset of
+/// its batch (for the time index and retention), the first batch's max timestamp (what
+/// `segment.ms` is measured from), and the bytes since the last offset index entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tracking {
+    pub bytes_since_index_entry: u32,
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    pub rolling_timestamp: Option<i64>,
+}
+
+impl Tracking {
+    pub(crate) fn empty(base_offset: i64) -> Self {
+        Tracking {
             bytes_since_index_entry: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             rolling_timestamp: None,
         }
+    }
+
+    /// Counts a batch's max timestamp.
+    pub(crate) fn see_timestamp(&mut self, max_timestamp: i64, last_offset: i64) {
+        if max_timestamp > self.max_timestamp {
+            self.max_timestamp = max_timestamp;
+            self.offset_of_max_timestamp = last_offset;
+        }
+    }
+
+    /// Counts one batch, in order, and says whether it gets an index entry: Kafka's rule, an
+    /// entry once more than `index.interval.bytes` were appended since the last one. Appends,
+    /// recovery and truncation all go through here, so they agree on every entry.
+    pub(crate) fn observe(
+        &mut self,
+        size: u32,
+        last_offset: i64,
+        max_timestamp: i64,
+        interval: u32,
+    ) -> bool {
+        self.rolling_timestamp.get_or_insert(max_timestamp);
+        self.see_timestamp(max_timestamp, last_offset);
+        let due = self.bytes_since_index_entry > interval;
+        if due {
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry = self.bytes_since_index_entry.saturating_add(size);
+        due
     }
 }

@@ -50,3 +50,14 @@ pub fn records_of(bytes: &[u8]) -> Vec<(i64, Vec<u8>)> {
     }
     out
 }
+
+/// Copies a segment's three files from one directory to another.
+pub fn copy_segment(from: &std::path::Path, to: &std::path::Path, base_offset: i64) {
+    for suffix in ["log", "index", "timeindex"] {
+        let (src, dst) = (
+            silt_segment::log::segment_file(from, base_offset, suffix),
+            silt_segment::log::segment_file(to, base_offset, suffix),
+        );
+        std::fs::copy(src, dst).unwrap();
+    }
+}
