@@ -1,0 +1,1 @@
+//! Kafka offset checkpoint files. TODO(helper C).

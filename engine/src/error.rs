@@ -1,0 +1,145 @@
+//! `EngineError`: everything the engine can report.
+
+use std::path::PathBuf;
+
+use silt_index::IndexError;
+use silt_segment::SegmentError;
+
+/// Errors of the engine: the data directory, topics, partition logs, fetches and
+/// configuration. Each variant names what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Another process, or another `Engine` in this process, holds the directory's lock.
+    #[error("data directory {path} is already open by another process/handle (lock file {lock} is held)")]
+    AlreadyOpen {
+        /// The data directory.
+        path: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// An operating-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The call (`open`, `rename`, `fsync`, …).
+        op: &'static str,
+        /// The file or directory it was made on.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A segment file or the codec reported an error.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    /// An index file reported an error.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A topic name Kafka would refuse.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No topic of that name exists.
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic {
+        /// The name asked for.
+        topic: String,
+    },
+    /// A topic of that name already exists.
+    #[error("topic {topic:?} already exists")]
+    TopicExists {
+        /// The name asked for.
+        topic: String,
+    },
+    /// The topic has no such partition.
+    #[error("topic {topic:?} has no partition {partition} (it has {partitions})")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// A partition count that cannot be used.
+    #[error("invalid partition count {count} for topic {topic:?}: {reason}")]
+    InvalidPartitionCount {
+        /// The topic.
+        topic: String,
+        /// The count given.
+        count: u32,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A configuration key silt does not know.
+    #[error("unknown configuration key {key:?}")]
+    UnknownConfig {
+        /// The key given.
+        key: String,
+    },
+    /// A configuration value that is not valid for its key.
+    #[error("invalid value {value:?} for configuration {key}: expected {expected}")]
+    InvalidConfig {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What the key accepts.
+        expected: String,
+    },
+    /// A fetch or a `delete_records` offset outside the log.
+    #[error("offset {offset} is out of range for {topic}-{partition}: the log holds [{log_start}, {log_end})")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: i64,
+        /// The log start offset.
+        log_start: i64,
+        /// The log end offset.
+        log_end: i64,
+    },
+    /// A batch larger than the topic's `max.message.bytes`.
+    #[error("batch of {size} bytes for {topic}-{partition} is larger than max.message.bytes {max}")]
+    RecordTooLarge {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Size of the batch.
+        size: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// A metadata or checkpoint file that cannot be parsed.
+    #[error("corrupt metadata file {path} (line {line}): {reason}")]
+    CorruptMetadata {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the fault (0 for the whole file).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The engine was closed.
+    #[error("the engine is closed")]
+    Closed,
+}
+
+/// `Result` with [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Maps an `io::Error` of `op` on `path` to [`EngineError::Io`].
+pub(crate) fn io_err(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.into();
+    move |source| EngineError::Io { op, path, source }
+}

@@ -1,0 +1,1 @@
+//! Atomic file writes and directory syncs. TODO(helper C).

@@ -1,0 +1,1 @@
+//! Topic metadata files. TODO(helper C).
