@@ -1,223 +1,54 @@
-//! The machinery both indexes share: a preallocated, mmap'd file of
-//! fixed-size big-endian entries with one writer and lock-free readers.
-//!
-//! An entry is `W` big-endian `u32` words (the offset index has 2, the time
-//! index 3, its timestamp split into a high and a low word), so every entry
-//! starts 4-byte aligned in the page-aligned map. Words are read and written
-//! as `AtomicU32`s with relaxed ordering, and the entry count is published
-//! with a release store and read with an acquire load. A reader therefore
-//! sees every word of every entry below the count it loaded, and even a
-//! reader racing a (documented as forbidden) truncation cannot cause
-//! undefined behaviour: at worst it reads a stale or zeroed entry. On x86 and
-//! ARM a relaxed 32-bit atomic is a plain load, so this costs nothing.
+//! The single writer of an index file, and the three ways of opening one.
 //!
 //! The file is preallocated with `posix_fallocate` to its maximum size before
-//! it is mapped, so a full disk is an error at create/open time, never a
-//! SIGBUS on a page fault in the middle of an append.
+//! it is mapped for appends, so a full disk is an error at create/open time,
+//! never a SIGBUS on a page fault in the middle of an append.
+//!
+//! No file descriptor is kept: once a file is mapped, its `File` is closed (a
+//! shared mapping stays valid without it). An engine holds thousands of
+//! segments, two indexes each, and descriptors must not scale with them. The
+//! rare calls that need a descriptor (trim, preallocate, fdatasync) open the
+//! file by path for the duration of the call.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::check::{IndexCheck, RebuildReason};
+use crate::entries::Entries;
 use crate::error::IndexError;
 
-/// Kafka's warm section (`AbstractIndex`): the last 8 KiB of entries, two
-/// 4 KiB pages, which lookups of recent offsets (almost all of them) touch.
-const WARM_SECTION_BYTES: usize = 8192;
-
-/// One entry slot in the map: `W` big-endian words.
-pub(crate) type Slot<const W: usize> = [AtomicU32; W];
-
-/// Reads one big-endian word of a published slot.
-#[inline(always)]
-pub(crate) fn be(word: &AtomicU32) -> u32 {
-    u32::from_be(word.load(Ordering::Relaxed))
-}
-
-/// The offset `offset` relative to `base_offset`, or `OffsetOverflow`.
-pub(crate) fn relative_offset(
-    path: &Path,
-    base_offset: i64,
-    offset: i64,
-) -> Result<u32, IndexError> {
-    offset
-        .checked_sub(base_offset)
-        .and_then(|delta| u32::try_from(delta).ok())
-        .ok_or_else(|| IndexError::OffsetOverflow {
-            path: path.to_path_buf(),
-            base_offset,
-            offset,
-        })
-}
-
-/// The state readers share with the writer: the map and the published count.
-pub(crate) struct Entries<const W: usize> {
-    /// `MAP_SHARED` read-write map of the whole preallocated file. Never
-    /// remapped or unmapped while this value lives.
-    map: MmapRaw,
-    /// Slots the map covers (`map.len() / ENTRY_BYTES`).
-    capacity: usize,
-    /// Published entries; slots below it are fully written.
-    count: AtomicUsize,
-    base_offset: i64,
-}
-
-impl<const W: usize> Entries<W> {
-    /// Bytes per entry.
-    pub(crate) const ENTRY_BYTES: usize = 4 * W;
-    /// Entries in Kafka's warm section.
-    const WARM_ENTRIES: usize = WARM_SECTION_BYTES / Self::ENTRY_BYTES;
-
-    /// The base offset of the segment this index belongs to.
-    #[inline]
-    pub(crate) fn base_offset(&self) -> i64 {
-        self.base_offset
-    }
-
-    /// The number of published entries.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.count.load(Ordering::Acquire)
-    }
-
-    /// Slot `i` without checks.
-    ///
-    /// # Safety
-    /// `i < self.capacity`.
-    #[inline(always)]
-    unsafe fn slot_unchecked(&self, i: usize) -> &Slot<W> {
-        debug_assert!(
-            i < self.capacity,
-            "slot {i} past capacity {}",
-            self.capacity
-        );
-        // SAFETY: `i < capacity` (caller), so `[i * ENTRY_BYTES, (i + 1) *
-        // ENTRY_BYTES)` lies inside the map, which stays mapped for as long as
-        // `self` lives. The map is page-aligned and ENTRY_BYTES is a multiple
-        // of 4, so the slot is aligned for `AtomicU32`. All access to mapped
-        // words goes through atomics, so a shared reference is sound even
-        // while the writer stores into other words (or, after a misuse, this
-        // one). Every byte pattern is a valid `u32`.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(i * Self::ENTRY_BYTES)
-                .cast::<Slot<W>>()
-        }
-    }
-
-    /// Slot `i` if it is published.
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> Option<&Slot<W>> {
-        if i < self.len() {
-            // SAFETY: `i < count <= capacity`: the writer never publishes
-            // more entries than the map holds.
-            Some(unsafe { self.slot_unchecked(i) })
-        } else {
-            None
-        }
-    }
-
-    /// The last published slot.
-    #[inline]
-    pub(crate) fn last(&self) -> Option<&Slot<W>> {
-        self.len().checked_sub(1).and_then(|i| self.get(i))
-    }
-
-    /// Decoded words of entry `i` if it is published.
-    #[inline]
-    pub(crate) fn read(&self, i: usize) -> Option<[u32; W]> {
-        self.get(i).map(|slot| slot.each_ref().map(be))
-    }
-
-    /// The last published slot with `key(slot) <= target`, where `key` is
-    /// non-decreasing over the entries; `None` if every key is above it.
-    ///
-    /// This is Kafka's warm-section search. Almost every lookup is for a
-    /// recent offset, i.e. near the end of the index. A plain binary search
-    /// over the whole index would start in the middle and touch pages all
-    /// over it; if those pages were evicted each lookup takes page faults.
-    /// So the search first compares against the entry that starts the last
-    /// 8 KiB (the warm section, which recent appends keep resident) and, if
-    /// the target is past it, searches only those pages. Only lookups of old
-    /// offsets search the cold part.
-    #[inline]
-    pub(crate) fn search<K: Ord + Copy>(
-        &self,
-        target: K,
-        key: impl Fn(&Slot<W>) -> K,
-    ) -> Option<&Slot<W>> {
-        let n = self.len();
-        let last = n.checked_sub(1)?;
-        let first_warm = last.saturating_sub(Self::WARM_ENTRIES);
-        // SAFETY: `first_warm <= last < count <= capacity`.
-        let (lo, hi) = if key(unsafe { self.slot_unchecked(first_warm) }) < target {
-            (first_warm, last)
-        } else {
-            (0, first_warm)
-        };
-        // Branch-free binary search: the loop runs ceil(log2(size)) rounds and
-        // `select_unpredictable` makes the step a conditional move. A branch
-        // here mispredicts half the time on random targets; measured on 1M
-        // entries, the cmov halves the lookup time (~125 ns to ~60 ns).
-        let mut base = lo;
-        let mut size = hi - lo + 1;
-        while size > 1 {
-            let half = size / 2;
-            let mid = base + half;
-            // SAFETY: `mid <= base + size - 1 <= hi < count <= capacity`.
-            let mid_key = key(unsafe { self.slot_unchecked(mid) });
-            base = std::hint::select_unpredictable(mid_key <= target, mid, base);
-            size -= half;
-        }
-        // SAFETY: `lo <= base <= hi < count <= capacity`.
-        let found = unsafe { self.slot_unchecked(base) };
-        (key(found) <= target).then_some(found)
-    }
-
-    /// How many leading entries satisfy `pred`, which must be true for a
-    /// prefix of the entries and false after it.
-    pub(crate) fn partition_point(&self, pred: impl Fn(&Slot<W>) -> bool) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            // SAFETY: `mid < hi <= count <= capacity`.
-            if pred(unsafe { self.slot_unchecked(mid) }) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
-}
-
-impl<const W: usize> fmt::Debug for Entries<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entries")
-            .field("base_offset", &self.base_offset)
-            .field("entries", &self.len())
-            .field("capacity", &self.capacity)
-            .finish()
-    }
+/// How an existing index file is mapped when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapping {
+    /// Read-write over the maximum size, the file preallocated to it once
+    /// its entries passed the checks: appendable.
+    Preallocated,
+    /// Read-write at the file's length: a sealed index, nothing written.
+    AtLength,
+    /// Read-only at the file's length, the file opened read-only.
+    ReadOnly,
 }
 
 /// The single writer of an index file.
 #[derive(Debug)]
 pub(crate) struct EntryFile<const W: usize> {
     path: PathBuf,
-    file: File,
     entries: Arc<Entries<W>>,
+    /// `max_index_bytes` rounded down to whole entries: the size the file is
+    /// preallocated to while it takes appends.
+    max_bytes: u64,
     /// Slots appends may fill: the capacity, or the count once sealed.
     max_entries: usize,
     sealed: bool,
+    /// Whether the file's length or allocation changed since its last
+    /// fdatasync, so that `flush` must fdatasync rather than msync (see
+    /// [`flush`](Self::flush)).
+    len_dirty: AtomicBool,
 }
 
 impl<const W: usize> EntryFile<W> {
@@ -229,6 +60,10 @@ impl<const W: usize> EntryFile<W> {
         max_index_bytes: u64,
     ) -> Result<Self, IndexError> {
         let max_bytes = checked_limits::<W>(path, base_offset, max_index_bytes)?;
+        Self::create_checked(path, base_offset, max_bytes)
+    }
+
+    fn create_checked(path: &Path, base_offset: i64, max_bytes: u64) -> Result<Self, IndexError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -236,106 +71,61 @@ impl<const W: usize> EntryFile<W> {
             .truncate(true)
             .open(path)
             .map_err(IndexError::io(path, "open"))?;
-        Self::map_file(path, file, base_offset, max_bytes, 0)
+        preallocate(path, &file, max_bytes)?;
+        let map = map_file(path, &file, max_bytes, true)?;
+        let entries = Entries::new(map, base_offset, 0);
+        Ok(Self::writer(path, entries, max_bytes, false))
+    }
+
+    fn writer(path: &Path, entries: Entries<W>, max_bytes: u64, sealed: bool) -> Self {
+        let max_entries = if sealed {
+            entries.len()
+        } else {
+            entries.capacity
+        };
+        Self {
+            path: path.to_path_buf(),
+            entries: Arc::new(entries),
+            max_bytes,
+            max_entries,
+            sealed,
+            // An appendable file was just preallocated (its length may have grown).
+            len_dirty: AtomicBool::new(!sealed),
+        }
     }
 
     /// Opens an existing index file (creating it if missing), keeping its
-    /// entries if its length is valid and `validate` accepts them, otherwise
-    /// emptying it. Either way the file ends preallocated to its maximum.
+    /// entries if its length is valid and `validate` accepts them.
+    ///
+    /// Unless `sealed`, the file ends preallocated to its maximum either way,
+    /// for appends. With `sealed` (the index of a closed segment), a trusted
+    /// file is opened as it is: mapped read-write at its length, nothing
+    /// extended, trimmed or written, and sealed. An untrusted one is recreated
+    /// empty and preallocated in both cases, for the caller to rebuild.
     pub(crate) fn open(
         path: &Path,
         base_offset: i64,
         max_index_bytes: u64,
+        sealed: bool,
         validate: impl FnOnce(&Entries<W>) -> Result<(), RebuildReason>,
     ) -> Result<(Self, IndexCheck), IndexError> {
+        let mapping = if sealed {
+            Mapping::AtLength
+        } else {
+            Mapping::Preallocated
+        };
         let max_bytes = checked_limits::<W>(path, base_offset, max_index_bytes)?;
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let index = Self::create(path, base_offset, max_index_bytes)?;
-                return Ok((index, IndexCheck::Rebuild(RebuildReason::Missing)));
+        match load(path, base_offset, max_bytes, mapping, validate)? {
+            Ok(entries) => {
+                let sealed = mapping != Mapping::Preallocated;
+                let index = Self::writer(path, entries, max_bytes, sealed);
+                Ok((index, IndexCheck::Ok))
             }
-            Err(e) => return Err(IndexError::io(path, "open")(e)),
-        };
-        let len = file.metadata().map_err(IndexError::io(path, "stat"))?.len();
-        let entry_size = Entries::<W>::ENTRY_BYTES as u64;
-        let bad_len = if len > max_bytes {
-            Some(RebuildReason::TooLarge {
-                len,
-                max: max_bytes,
-            })
-        } else if len % entry_size != 0 {
-            Some(RebuildReason::SizeNotMultiple { len, entry_size })
-        } else {
-            None
-        };
-        // `len <= max_bytes`, which fits in usize, whenever it is used.
-        let count = if bad_len.is_some() {
-            0
-        } else {
-            (len / entry_size) as usize
-        };
-        if bad_len.is_some() {
-            file.set_len(0).map_err(IndexError::io(path, "truncate"))?;
-        }
-        let mut index = Self::map_file(path, file, base_offset, max_bytes, count)?;
-        let verdict = bad_len.map_or_else(|| validate(&index.entries), Err);
-        match verdict {
-            Ok(()) => Ok((index, IndexCheck::Ok)),
             Err(reason) => {
-                if count > 0 {
-                    index.reset_file()?;
-                }
+                let index = Self::create_checked(path, base_offset, max_bytes)?;
                 Ok((index, IndexCheck::Rebuild(reason)))
             }
         }
-    }
-
-    /// Preallocates `file` to `max_bytes`, maps it, and publishes `count`
-    /// existing entries.
-    fn map_file(
-        path: &Path,
-        file: File,
-        base_offset: i64,
-        max_bytes: u64,
-        count: usize,
-    ) -> Result<Self, IndexError> {
-        preallocate(path, &file, max_bytes)?;
-        // `checked_limits` made sure `max_bytes` fits in usize.
-        let map_len = max_bytes as usize;
-        let map = MmapOptions::new()
-            .len(map_len)
-            .map_raw(&file)
-            .map_err(IndexError::io(path, "mmap"))?;
-        // Index pages are touched a few at a time (the tail on append, a binary search on
-        // lookup). Without this hint the first write fault of a fresh 10 MiB index triggers
-        // the kernel's read-ahead, which zero-fills megabytes of the preallocated file and
-        // stalls that append for milliseconds. A failed hint changes nothing but speed.
-        let _ = map.advise(memmap2::Advice::Random);
-        let capacity = map_len / Entries::<W>::ENTRY_BYTES;
-        debug_assert!(count <= capacity);
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-            entries: Arc::new(Entries {
-                map,
-                capacity,
-                count: AtomicUsize::new(count),
-                base_offset,
-            }),
-            max_entries: capacity,
-            sealed: false,
-        })
-    }
-
-    /// Empties the index and re-preallocates the file, so it holds zeros.
-    /// Only for `open`, before any reader exists.
-    fn reset_file(&mut self) -> Result<(), IndexError> {
-        self.entries.count.store(0, Ordering::Release);
-        self.file
-            .set_len(0)
-            .map_err(IndexError::io(&self.path, "truncate"))?;
-        preallocate(&self.path, &self.file, self.mapped_bytes())
     }
 
     /// The shared state, for lookups and readers.
@@ -357,10 +147,6 @@ impl<const W: usize> EntryFile<W> {
     /// Whether `seal` was called.
     pub(crate) fn is_sealed(&self) -> bool {
         self.sealed
-    }
-
-    fn mapped_bytes(&self) -> u64 {
-        (self.entries.capacity * Entries::<W>::ENTRY_BYTES) as u64
     }
 
     /// `Sealed` if the index takes no more appends.
@@ -404,7 +190,8 @@ impl<const W: usize> EntryFile<W> {
         }
         self.entries.count.store(new_len, Ordering::Release);
         for i in new_len..old_len {
-            // SAFETY: `i < old_len <= capacity`.
+            // SAFETY: `i < old_len <= capacity`. A writer's map is always
+            // read-write.
             let slot = unsafe { self.entries.slot_unchecked(i) };
             for word in slot {
                 word.store(0, Ordering::Relaxed);
@@ -412,43 +199,54 @@ impl<const W: usize> EntryFile<W> {
         }
     }
 
-    /// msync of the published entries, then fdatasync.
+    /// Makes the published entries durable.
+    ///
+    /// On Linux, `msync(MS_SYNC)` of a shared file mapping is
+    /// `vfs_fsync_range(file, start, end, datasync = 1)`: the range form of
+    /// fdatasync, which also commits the metadata needed to read the range
+    /// back. It needs no descriptor. But it only runs for a non-empty range,
+    /// so after the file's length or allocation changed (create, open,
+    /// unseal) one fdatasync of the whole file makes that change durable;
+    /// it also writes every dirty page, mapped ones included, so no msync is
+    /// needed with it.
     pub(crate) fn flush(&self) -> Result<(), IndexError> {
-        self.msync()?;
-        self.file
-            .sync_data()
+        if self.len_dirty.load(Ordering::Acquire) {
+            with_file(&self.path, false, |file| self.fdatasync(file))?;
+            self.len_dirty.store(false, Ordering::Release);
+            return Ok(());
+        }
+        let bytes = self.entries.len() * Entries::<W>::ENTRY_BYTES;
+        match self.entries.map.as_ref() {
+            Some(map) if bytes > 0 => map
+                .flush_range(0, bytes)
+                .map_err(IndexError::io(&self.path, "msync")),
+            _ => Ok(()),
+        }
+    }
+
+    fn fdatasync(&self, file: &File) -> Result<(), IndexError> {
+        file.sync_data()
             .map_err(IndexError::io(&self.path, "fdatasync"))
     }
 
-    fn msync(&self) -> Result<(), IndexError> {
-        let bytes = self.entries.len() * Entries::<W>::ENTRY_BYTES;
-        if bytes > 0 {
-            self.entries
-                .map
-                .flush_range(0, bytes)
-                .map_err(IndexError::io(&self.path, "msync"))?;
-        }
-        Ok(())
-    }
-
-    /// Flushes, trims the file to its entries (Kafka's `trimToValidSize`)
-    /// and refuses further appends. The map is kept as it is: readers may
-    /// hold it, and they only touch published entries, which all lie below
-    /// the new file length. Idempotent.
+    /// Trims the file to its entries (Kafka's `trimToValidSize`), makes them
+    /// durable and refuses further appends. The map is kept as it is: readers
+    /// may hold it, and they only touch published entries, which all lie
+    /// below the new file length. Idempotent.
     pub(crate) fn seal(&mut self) -> Result<(), IndexError> {
         if self.sealed {
             return Ok(());
         }
-        self.msync()?;
         let count = self.entries.len();
         let valid_bytes = (count * Entries::<W>::ENTRY_BYTES) as u64;
-        self.file
-            .set_len(valid_bytes)
-            .map_err(IndexError::io(&self.path, "truncate"))?;
-        // One fdatasync makes both the entries and the new length durable.
-        self.file
-            .sync_data()
-            .map_err(IndexError::io(&self.path, "fdatasync"))?;
+        // One fdatasync makes both the entries (mapped pages included) and the
+        // new length durable.
+        with_file(&self.path, true, |file| {
+            file.set_len(valid_bytes)
+                .map_err(IndexError::io(&self.path, "truncate"))?;
+            self.fdatasync(file)
+        })?;
+        self.len_dirty.store(false, Ordering::Release);
         self.max_entries = count;
         self.sealed = true;
         Ok(())
@@ -456,23 +254,160 @@ impl<const W: usize> EntryFile<W> {
 
     /// Undoes `seal`: re-preallocates the file to its maximum size so appends
     /// can continue (Kafka's `resize(maxIndexSize)` after truncating a rolled
-    /// segment back into the active one). Idempotent.
+    /// segment back into the active one). An index opened at its length is
+    /// mapped again at the maximum size, which needs every reader dropped
+    /// first. Idempotent.
     pub(crate) fn unseal(&mut self) -> Result<(), IndexError> {
         if !self.sealed {
             return Ok(());
         }
-        preallocate(&self.path, &self.file, self.mapped_bytes())?;
+        let (path, max_bytes) = (&self.path, self.max_bytes);
+        let remap = self.entries.mapped_bytes() < max_bytes;
+        let entries = if remap {
+            Some(
+                Arc::get_mut(&mut self.entries)
+                    .ok_or_else(|| IndexError::ReadersOutstanding { path: path.clone() })?,
+            )
+        } else {
+            None
+        };
+        with_file(path, true, |file| {
+            preallocate(path, file, max_bytes)?;
+            if let Some(entries) = entries {
+                let count = entries.len();
+                *entries = Entries::new(
+                    map_file(path, file, max_bytes, true)?,
+                    entries.base_offset(),
+                    count,
+                );
+            }
+            Ok(())
+        })?;
+        self.len_dirty.store(true, Ordering::Release);
         self.max_entries = self.entries.capacity;
         self.sealed = false;
         Ok(())
     }
 
-    /// Renames the file; the open file and the map are kept.
+    /// Renames the file; the map is kept.
     pub(crate) fn rename(&mut self, new_path: &Path) -> Result<(), IndexError> {
         std::fs::rename(&self.path, new_path).map_err(IndexError::io(&self.path, "rename"))?;
         self.path = new_path.to_path_buf();
         Ok(())
     }
+}
+
+/// Opens an existing index read-only, as it is: mapped read-only at the
+/// file's length, the file untouched. A missing or untrusted file gives empty
+/// entries and the reason; nothing is created or rewritten.
+pub(crate) fn open_read_only<const W: usize>(
+    path: &Path,
+    base_offset: i64,
+    max_index_bytes: u64,
+    validate: impl FnOnce(&Entries<W>) -> Result<(), RebuildReason>,
+) -> Result<(Arc<Entries<W>>, IndexCheck), IndexError> {
+    let max_bytes = checked_limits::<W>(path, base_offset, max_index_bytes)?;
+    Ok(
+        match load(path, base_offset, max_bytes, Mapping::ReadOnly, validate)? {
+            Ok(entries) => (Arc::new(entries), IndexCheck::Ok),
+            Err(reason) => (
+                Arc::new(Entries::new(None, base_offset, 0)),
+                IndexCheck::Rebuild(reason),
+            ),
+        },
+    )
+}
+
+/// Opens the file at `path`, checks its length, maps it as `mapping` says and
+/// validates its entries; the file is closed again on return. `Ok(Err(..))`
+/// says why the file is missing or cannot be trusted, and then nothing was
+/// written. With `Mapping::Preallocated` the file is preallocated to
+/// `max_bytes` once its entries passed (the map already covers it: mapping
+/// past the end of a file is allowed, and only entries below it are read).
+fn load<const W: usize>(
+    path: &Path,
+    base_offset: i64,
+    max_bytes: u64,
+    mapping: Mapping,
+    validate: impl FnOnce(&Entries<W>) -> Result<(), RebuildReason>,
+) -> Result<Result<Entries<W>, RebuildReason>, IndexError> {
+    let writable = mapping != Mapping::ReadOnly;
+    let file = match OpenOptions::new().read(true).write(writable).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(RebuildReason::Missing)),
+        Err(e) => return Err(IndexError::io(path, "open")(e)),
+    };
+    let len = file.metadata().map_err(IndexError::io(path, "stat"))?.len();
+    let entry_size = Entries::<W>::ENTRY_BYTES as u64;
+    if len > max_bytes {
+        return Ok(Err(RebuildReason::TooLarge {
+            len,
+            max: max_bytes,
+        }));
+    }
+    if len % entry_size != 0 {
+        return Ok(Err(RebuildReason::SizeNotMultiple { len, entry_size }));
+    }
+    let map_len = match mapping {
+        Mapping::Preallocated => max_bytes,
+        Mapping::AtLength | Mapping::ReadOnly => len,
+    };
+    // `len <= max_bytes`, which `checked_limits` made sure fits in usize.
+    let count = (len / entry_size) as usize;
+    let entries = Entries::new(
+        map_file(path, &file, map_len, writable)?,
+        base_offset,
+        count,
+    );
+    if let Err(reason) = validate(&entries) {
+        return Ok(Err(reason));
+    }
+    if mapping == Mapping::Preallocated {
+        preallocate(path, &file, max_bytes)?;
+    }
+    Ok(Ok(entries))
+}
+
+/// Runs `f` on the file at `path`, opened (read-write if `writable`) for the
+/// duration of the call only: indexes keep no descriptor.
+fn with_file<T>(
+    path: &Path,
+    writable: bool,
+    f: impl FnOnce(&File) -> Result<T, IndexError>,
+) -> Result<T, IndexError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(IndexError::io(path, "open"))?;
+    f(&file)
+}
+
+/// Maps the first `len` bytes of `file` shared; `None` for 0 bytes.
+fn map_file(
+    path: &Path,
+    file: &File,
+    len: u64,
+    writable: bool,
+) -> Result<Option<MmapRaw>, IndexError> {
+    if len == 0 {
+        return Ok(None);
+    }
+    // Callers pass at most `max_bytes`, which `checked_limits` made sure fits.
+    let mut options = MmapOptions::new();
+    options.len(len as usize);
+    let map = if writable {
+        options.map_raw(file)
+    } else {
+        options.map_raw_read_only(file)
+    }
+    .map_err(IndexError::io(path, "mmap"))?;
+    // Index pages are touched a few at a time (the tail on append, a binary search on
+    // lookup). Without this hint the first write fault of a fresh 10 MiB index triggers
+    // the kernel's read-ahead, which zero-fills megabytes of the preallocated file and
+    // stalls that append for milliseconds. A failed hint changes nothing but speed.
+    let _ = map.advise(memmap2::Advice::Random);
+    Ok(Some(map))
 }
 
 /// Checks the base offset and returns `max_index_bytes` rounded down to whole

@@ -18,7 +18,9 @@ pub enum IndexError {
         /// The index file.
         path: PathBuf,
         /// What was being done: "open", "stat", "mmap", "fallocate",
-        /// "truncate", "msync", "fdatasync" or "rename".
+        /// "truncate", "msync", "fdatasync" or "rename". Indexes keep no
+        /// file descriptor, so "open" can also come from a flush, seal or
+        /// unseal, which open the file for the duration of the call.
         op: &'static str,
         /// The underlying error.
         #[source]
@@ -106,6 +108,18 @@ pub enum IndexError {
         /// The position appended.
         position: u32,
     },
+    /// `unseal` of an index opened as it was (`open_sealed`, mapped at its
+    /// length) must map it again at its maximum size, and readers still hold
+    /// the old map.
+    #[error(
+        "index {}: cannot unseal while readers hold its map (it was opened sealed, mapped at \
+         its length): drop the readers first",
+        .path.display()
+    )]
+    ReadersOutstanding {
+        /// The index file.
+        path: PathBuf,
+    },
 }
 
 impl IndexError {
@@ -119,7 +133,8 @@ impl IndexError {
             | Self::Sealed { path }
             | Self::OffsetOverflow { path, .. }
             | Self::NotMonotonic { path, .. }
-            | Self::PositionNotMonotonic { path, .. } => path,
+            | Self::PositionNotMonotonic { path, .. }
+            | Self::ReadersOutstanding { path } => path,
         }
     }
 

@@ -15,6 +15,16 @@
 //! ([`OffsetIndex::reader`]) on other threads: the writer fills a slot, then
 //! publishes the new entry count with a release store.
 //!
+//! No file descriptor is kept open: a file is closed as soon as it is
+//! mapped, and the few calls that need one (seal, unseal, a flush after the
+//! file's length changed) open it by path for the duration of the call.
+//!
+//! An existing index opens three ways: [`OffsetIndex::open`] extends it to
+//! its maximum for appends; [`OffsetIndex::open_sealed`] maps a closed
+//! segment's index at its length and writes nothing; and
+//! [`OffsetIndexReader::open_read_only`] maps it read-only with no writer at
+//! all.
+//!
 //! Opening an existing index never fails on bad contents: the index is
 //! derived data, so [`OffsetIndex::open`] checks it and, if it cannot be
 //! trusted, returns it empty with [`IndexCheck::Rebuild`] for the caller to
@@ -27,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod check;
+mod entries;
 mod entry_file;
 mod error;
 mod offset_index;

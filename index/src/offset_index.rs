@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::check::{IndexCheck, RebuildReason};
-use crate::entry_file::{be, relative_offset, Entries, EntryFile, Slot};
+use crate::entries::{be, relative_offset, Entries, Slot};
+use crate::entry_file::{self, EntryFile};
 use crate::error::IndexError;
 
 /// Words per entry: relative offset, position.
@@ -87,9 +88,34 @@ impl OffsetIndex {
         max_index_bytes: u64,
         log_size: u64,
     ) -> Result<(Self, IndexCheck), IndexError> {
-        let (file, check) = EntryFile::open(path, base_offset, max_index_bytes, |entries| {
-            validate(entries, log_size)
-        })?;
+        Self::open_as(path, base_offset, max_index_bytes, log_size, false)
+    }
+
+    /// Opens the index of a closed segment as it is, writing nothing: the
+    /// file is mapped at its current length (not extended to
+    /// `max_index_bytes`), and the index comes back sealed, so it takes no
+    /// appends until [`unseal`](Self::unseal)ed. The checks are those of
+    /// [`open`](Self::open). If they fail, the file is recreated empty and
+    /// preallocated exactly as `open` does, and the index comes back unsealed
+    /// for the caller to rebuild.
+    pub fn open_sealed(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+        log_size: u64,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        Self::open_as(path, base_offset, max_index_bytes, log_size, true)
+    }
+
+    fn open_as(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+        log_size: u64,
+        sealed: bool,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        let validate = |entries: &Entries<WORDS>| validate(entries, log_size);
+        let (file, check) = EntryFile::open(path, base_offset, max_index_bytes, sealed, validate)?;
         Ok((Self { file }, check))
     }
 
@@ -203,8 +229,8 @@ impl OffsetIndex {
         Ok(())
     }
 
-    /// Makes the entries durable: msync of the written entries, then
-    /// fdatasync.
+    /// Makes the entries durable: msync of the written entries, or one
+    /// fdatasync when the file's length changed since the last one.
     pub fn flush(&self) -> Result<(), IndexError> {
         self.file.flush()
     }
@@ -224,6 +250,11 @@ impl OffsetIndex {
     /// Undoes [`seal`](Self::seal): preallocates the file to its maximum size
     /// again so appends can continue (when truncating the log makes this
     /// segment the active one again). Idempotent.
+    ///
+    /// An index from [`open_sealed`](Self::open_sealed) is mapped only at
+    /// its length, so it is mapped again: that fails with
+    /// [`ReadersOutstanding`](IndexError::ReadersOutstanding) while readers
+    /// exist.
     pub fn unseal(&mut self) -> Result<(), IndexError> {
         self.file.unseal()
     }
@@ -263,6 +294,25 @@ pub struct OffsetIndexReader {
 }
 
 impl OffsetIndexReader {
+    /// Opens an index read-only, with no writer: the file is opened
+    /// read-only and mapped at its length, and nothing is created, extended
+    /// or rewritten, so it works on a read-only file. The checks are those of
+    /// [`OffsetIndex::open`]; if they fail (or the file is missing), the
+    /// reader is empty and the check says why, and the file is left as it
+    /// was.
+    pub fn open_read_only(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+        log_size: u64,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        let (entries, check) =
+            entry_file::open_read_only(path, base_offset, max_index_bytes, |entries| {
+                validate(entries, log_size)
+            })?;
+        Ok((Self { entries }, check))
+    }
+
     /// See [`OffsetIndex::lookup`].
     pub fn lookup(&self, target: i64) -> OffsetPosition {
         lookup(&self.entries, target)

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::check::{IndexCheck, RebuildReason};
-use crate::entry_file::{be, relative_offset, Entries, EntryFile, Slot};
+use crate::entries::{be, relative_offset, Entries, Slot};
+use crate::entry_file::{self, EntryFile};
 use crate::error::IndexError;
 
 /// Words per entry: timestamp high, timestamp low, relative offset.
@@ -94,9 +95,29 @@ impl TimeIndex {
         max_index_bytes: u64,
         next_offset_bound: Option<i64>,
     ) -> Result<(Self, IndexCheck), IndexError> {
-        let (file, check) = EntryFile::open(path, base_offset, max_index_bytes, |entries| {
-            validate(entries, next_offset_bound)
-        })?;
+        Self::open_as(path, base_offset, max_index_bytes, next_offset_bound, false)
+    }
+
+    /// Opens the index of a closed segment as it is, writing nothing; see
+    /// [`OffsetIndex::open_sealed`](crate::OffsetIndex::open_sealed). The
+    /// checks are those of [`open`](Self::open).
+    pub fn open_sealed(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        Self::open_as(path, base_offset, max_index_bytes, None, true)
+    }
+
+    fn open_as(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+        next_offset_bound: Option<i64>,
+        sealed: bool,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        let validate = |entries: &Entries<WORDS>| validate(entries, next_offset_bound);
+        let (file, check) = EntryFile::open(path, base_offset, max_index_bytes, sealed, validate)?;
         Ok((Self { file }, check))
     }
 
@@ -223,8 +244,8 @@ impl TimeIndex {
         Ok(())
     }
 
-    /// Makes the entries durable: msync of the written entries, then
-    /// fdatasync.
+    /// Makes the entries durable: msync of the written entries, or one
+    /// fdatasync when the file's length changed since the last one.
     pub fn flush(&self) -> Result<(), IndexError> {
         self.file.flush()
     }
@@ -272,6 +293,21 @@ pub struct TimeIndexReader {
 }
 
 impl TimeIndexReader {
+    /// Opens an index read-only, with no writer, writing nothing; see
+    /// [`OffsetIndexReader::open_read_only`](crate::OffsetIndexReader::open_read_only).
+    /// The checks are those of [`TimeIndex::open`].
+    pub fn open_read_only(
+        path: &Path,
+        base_offset: i64,
+        max_index_bytes: u64,
+    ) -> Result<(Self, IndexCheck), IndexError> {
+        let (entries, check) =
+            entry_file::open_read_only(path, base_offset, max_index_bytes, |entries| {
+                validate(entries, None)
+            })?;
+        Ok((Self { entries }, check))
+    }
+
     /// See [`TimeIndex::lookup`].
     pub fn lookup(&self, target_timestamp: i64) -> TimestampOffset {
         lookup(&self.entries, target_timestamp)

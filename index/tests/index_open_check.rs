@@ -1,6 +1,8 @@
 //! `open` trusts only valid index files: anything else comes back empty with
 //! the reason, and accepts appends again.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -16,13 +18,7 @@ const LOG_SIZE: u64 = 1_000_000;
 /// A sealed (trimmed) offset index with `n` entries: offset base+2i+1,
 /// position 100(i+1).
 fn sealed_offset_index(path: &Path, n: i64) {
-    let mut index = OffsetIndex::create(path, BASE, MAX_BYTES).unwrap();
-    for i in 0..n {
-        index
-            .append(BASE + 2 * i + 1, 100 * (i as u32 + 1))
-            .unwrap();
-    }
-    index.seal().unwrap();
+    common::sealed_offset_index(path, BASE, MAX_BYTES, n);
 }
 
 fn offset_entry(i: i64) -> OffsetPosition {

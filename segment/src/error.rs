@@ -116,7 +116,9 @@ pub enum SegmentError {
     /// A file operation failed.
     #[error("{op} {path}: {source}")]
     Io {
-        /// What was being done ("open", "fallocate", "mmap", "truncate", "sync", ...).
+        /// What was being done ("open", "stat", "fallocate", "mmap", "truncate", "msync",
+        /// "fdatasync", "fsync"). Segments keep no file descriptor, so "open" can also come
+        /// from a seal, a recovery cut or a sync, which open the file for their duration.
         op: &'static str,
         /// The file.
         path: PathBuf,
@@ -138,7 +140,7 @@ pub enum SegmentError {
         /// Which roll condition applies.
         reason: crate::log::RollReason,
     },
-    /// The segment was sealed (rolled or closed) and takes no more appends.
+    /// The segment was sealed (rolled or closed) and takes no more appends or truncations.
     #[error("segment {path} is sealed")]
     Sealed {
         /// The `.log` file.
@@ -177,7 +179,8 @@ pub enum SegmentError {
     /// `append` was given no bytes.
     #[error("nothing to append")]
     EmptyAppend,
-    /// An operation that rewrites bytes readers may hold was asked for while readers exist.
+    /// An operation that rewrites bytes readers may hold was asked for while readers (or
+    /// syncers, or pretouchers) exist.
     #[error("cannot {op} {path} while readers hold it")]
     ReadersOutstanding {
         /// "truncate", "recover".

@@ -3,6 +3,11 @@
 //! Preallocation (`posix_fallocate`) reserves the blocks of the whole segment when it is
 //! created, so a full disk is an `Io` error at that moment. Without it, the first write to
 //! a page of a sparse file whose block cannot be allocated raises SIGBUS in the writer.
+//!
+//! No file descriptor outlives the call that maps the file: a shared mapping stays valid
+//! without it, and an engine holds thousands of segments mapped. The few operations that
+//! need one (trimming on seal, cutting in recovery, fdatasync) open the file by path for the
+//! duration of the call ([`with_file`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -10,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{MmapOptions, MmapRaw};
 
+use super::config::SegmentConfig;
+use super::open::OpenMode;
 use crate::error::{Result, SegmentError};
 
 /// Wraps an I/O error with the operation and the file.
@@ -26,6 +33,32 @@ pub(crate) fn open_rw(path: &Path, create_new: bool) -> Result<File> {
         options.create(true).truncate(true);
     }
     options.open(path).map_err(io_err("open", path))
+}
+
+/// Opens an existing segment file read-only.
+pub(crate) fn open_ro(path: &Path) -> Result<File> {
+    File::open(path).map_err(io_err("open", path))
+}
+
+/// Runs `f` on the file at `path`, opened (read-write if `writable`) for the duration of
+/// the call only.
+pub(crate) fn with_file<T>(
+    path: &Path,
+    writable: bool,
+    f: impl FnOnce(&File) -> Result<T>,
+) -> Result<T> {
+    let file = if writable {
+        open_rw(path, false)?
+    } else {
+        open_ro(path)?
+    };
+    f(&file)
+}
+
+/// fdatasync: every dirty page of the file (mapped ones included) and the metadata needed
+/// to read them back, such as its length.
+pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+    file.sync_data().map_err(io_err("fdatasync", path))
 }
 
 /// Reserves blocks so that the file is at least `len` bytes long.
@@ -115,6 +148,65 @@ pub(crate) fn populate_write(map: &MmapRaw, start: usize, end: usize) {
 /// Sets the file length (trimming on seal, cutting a torn tail in recovery).
 pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
     file.set_len(len).map_err(io_err("truncate", path))
+}
+
+/// A segment's `.log` file, mapped; the file itself is closed again.
+pub(crate) struct LogMap {
+    /// `None` for an empty file opened sealed.
+    pub map: Option<MmapRaw>,
+    /// The file's length when it was opened.
+    pub file_len: u64,
+    /// Bytes mapped: the preallocated size for an active segment, the file length for a
+    /// sealed one.
+    pub capacity: u64,
+}
+
+impl LogMap {
+    /// Maps the `.log` file at `path`: `Active`, read-write and preallocated back to
+    /// `segment.bytes`; `Sealed`, read-only at its length, the file opened read-only and
+    /// nothing written.
+    pub(crate) fn open(path: &Path, config: &SegmentConfig, mode: OpenMode) -> Result<LogMap> {
+        let active = mode == OpenMode::Active;
+        let file = if active {
+            open_rw(path, false)?
+        } else {
+            open_ro(path)?
+        };
+        let file_len = file.metadata().map_err(io_err("stat", path))?.len();
+        if file_len > i32::MAX as u64 {
+            return Err(SegmentError::FileTooLarge {
+                path: path.to_path_buf(),
+                len: file_len,
+            });
+        }
+        let capacity = if active {
+            let capacity = file_len.max(u64::from(config.segment_bytes));
+            preallocate(&file, path, capacity)?;
+            capacity
+        } else {
+            file_len
+        };
+        let map = map(&file, path, capacity, active)?;
+        Ok(LogMap {
+            map,
+            file_len,
+            capacity,
+        })
+    }
+
+    /// The file's bytes as they were opened, `[0, file_len)`; empty for an empty file.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self.map.as_ref() {
+            Some(map) if self.file_len as usize <= map.len() => {
+                // SAFETY: `[0, file_len)` lies inside the mapping (checked), which lives as
+                // long as `self`. No writer exists yet: a `LogMap` is only read before it is
+                // handed to a `Segment` or a reader, so nothing mutates these bytes while the
+                // borrow lives.
+                unsafe { std::slice::from_raw_parts(map.as_ptr(), self.file_len as usize) }
+            }
+            _ => &[],
+        }
+    }
 }
 
 /// Paths of a segment's three files.

@@ -1,23 +1,29 @@
 //! Segments: a `.log` file of RecordBatches with its offset and time indexes.
 //!
 //! A [`Segment`] is the single writer of one segment; [`SegmentReader`]s, cloned freely
-//! across threads, read what the writer has published without taking a lock. Files are
-//! named by the segment's base offset in 20 digits, as Kafka names them.
+//! across threads, read what the writer has published without taking a lock, and
+//! [`SegmentSyncer`]s make it durable from other threads (group commit). Files are named by
+//! the segment's base offset in 20 digits, as Kafka names them. A segment keeps no file
+//! descriptor open: its files are mapped and closed again.
 
 mod config;
 mod file;
+mod open;
 mod prefault;
 mod reader;
 mod recovery;
 mod segment;
+mod shared;
+mod tracking;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{RollReason, SegmentConfig};
+pub use open::{OpenMode, OpenReport, RecoveryCause, SealedOpen};
 pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};
-pub use recovery::{OpenMode, OpenReport, RecoveryCause};
 pub use segment::{AppendInfo, Segment};
+pub use shared::{SegmentSyncer, SyncedTo};
 pub use silt_index::{IndexCheck, OffsetPosition, RebuildReason, TimestampOffset};
 
 use crate::error::{Result, SegmentError};

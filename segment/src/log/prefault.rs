@@ -6,11 +6,11 @@
 //! the same work without a trap per page, and a `Pretoucher` can do it off the writer's
 //! thread altogether.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::file;
-use super::segment::{unpack, Segment, Shared};
+use super::segment::Segment;
+use super::shared::Shared;
 
 /// How far ahead of its end the writer faults in pages, one syscall per window.
 pub const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Pretoucher {
 impl Pretoucher {
     /// Populates `[end, end + bytes)` of the mapping, where `end` is the published end.
     pub fn touch_ahead(&self, bytes: usize) {
-        let (_, end) = unpack(self.shared.published.load(Ordering::Acquire));
+        let (_, end) = self.shared.published();
         self.touch_range(end as usize, end as usize + bytes);
     }
 

@@ -1,11 +1,11 @@
 //! The read side of a segment: lock-free, on any thread, up to the published end.
 
-use std::sync::atomic::Ordering;
+use std::path::Path;
 use std::sync::Arc;
 
 use silt_index::TimestampOffset;
 
-use super::segment::{unpack, Shared};
+use super::shared::{Shared, SyncedTo};
 use crate::batch::{Batch, Batches, DecompressBuffer};
 use crate::error::Result;
 
@@ -55,8 +55,33 @@ impl SegmentReader {
 
     /// (next offset, end position) as last published by the writer.
     fn published(&self) -> (i64, u32) {
-        let (relative, end) = unpack(self.shared.published.load(Ordering::Acquire));
-        (self.shared.base_offset + i64::from(relative), end)
+        self.shared.published()
+    }
+
+    /// The segment's `.log` file.
+    pub fn path(&self) -> &Path {
+        &self.shared.log_path
+    }
+
+    /// Whether the segment was sealed (rolled or closed): its size no longer changes.
+    pub fn is_sealed(&self) -> bool {
+        self.shared.is_sealed()
+    }
+
+    /// The largest timestamp in the segment and the offset of the batch that has it (Kafka's
+    /// `maxTimestampSoFar` and its offset), or `None` if no batch has a timestamp `>= 0`.
+    ///
+    /// The writer publishes it, lock-free, before the end that covers its batch, so it counts
+    /// every batch a reader can see (and, during an append, possibly one it cannot see yet).
+    /// For a closed segment it comes from the time index's last entry (the roll-time entry)
+    /// and the batches the open walked past the last index entry.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        self.shared.max_timestamp()
+    }
+
+    /// How far the log is durable: see [`SegmentSyncer`](super::SegmentSyncer).
+    pub fn synced_to(&self) -> SyncedTo {
+        self.shared.synced_to()
     }
 
     /// First offset of the segment.

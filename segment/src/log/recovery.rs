@@ -1,290 +1,142 @@
-//! Opening a segment: the cheap check of a cleanly closed one, and recovery of one that
-//! was not (Kafka's `LogSegment.recover`).
+//! Recovery of a segment that failed the cheap checks at open (Kafka's `LogSegment.recover`),
+//! and truncation.
 //!
-//! A segment is trusted when both indexes pass their checks and the batch headers from the
-//! last offset index entry chain exactly to the end of the file with contiguous offsets:
-//! that reads a few KiB, not the segment. Anything else (a preallocated tail of zeros after
-//! a crash, a torn batch, a bad index) triggers recovery: every batch from the start is
-//! validated (length, magic, CRC-32C, offsets contiguous), the file is cut at the first
-//! invalid or incomplete batch, and both indexes are rebuilt from the valid batches.
+//! Every batch from the start is validated (length, magic, CRC-32C, offsets contiguous), the
+//! file is cut at the first invalid or incomplete batch, and both indexes are rebuilt from
+//! the valid batches with the rule appends use.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use silt_index::{IndexCheck, OffsetIndex, RebuildReason, TimeIndex};
+use silt_index::{OffsetIndex, TimeIndex};
 
 use super::config::SegmentConfig;
-use super::file::{self, SegmentPaths};
-use super::segment::{Recovered, Segment};
-use crate::batch::{Batch, Batches, HEADER_SIZE};
+use super::file::{self, LogMap, SegmentPaths};
+use super::open::{OpenMode, OpenReport};
+use super::segment::Segment;
+use super::tracking::Recovered;
+use crate::batch::{Batch, HEADER_SIZE};
 use crate::error::{HeaderFault, Result, SegmentError};
 
-/// How a segment is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// The active segment: mapped read-write, preallocated back to `segment.bytes`, appendable.
-    Active,
-    /// A closed segment: mapped read-only at its size, its files trimmed, no appends.
-    Sealed,
-}
-
-/// Why a segment was recovered rather than trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RecoveryCause {
-    /// The caller asked for it (e.g. the segment lies past the log's recovery point).
-    Forced,
-    /// The offset index failed its check.
-    OffsetIndex(RebuildReason),
-    /// The time index failed its check.
-    TimeIndex(RebuildReason),
-    /// The batch headers from the last index entry do not chain to the end of the file (a
-    /// crash left the preallocated tail, or a torn batch), or disagree with the index.
-    Tail {
-        /// Where the chain broke.
-        position: u64,
-    },
-}
-
-/// What opening a segment found and did.
-#[derive(Debug)]
-pub struct OpenReport {
-    /// `None` when the segment was trusted as it was; the cause when it was recovered.
-    pub recovered: Option<RecoveryCause>,
-    /// Length of the `.log` file before opening.
-    pub file_len: u64,
-    /// End of the valid batches (the new file length for a sealed segment).
-    pub valid_end: u32,
-    /// Batches validated by recovery (0 when trusted).
-    pub batches_checked: u64,
-    /// The error that ended the recovery scan before the end of the file: `None` when the
-    /// valid batches were followed by nothing or by preallocated zeros, `Some` for a torn or
-    /// corrupt tail (which was cut off).
-    pub torn: Option<SegmentError>,
-}
-
-impl OpenReport {
-    /// True when recovery cut off bytes that were not preallocated zeros.
-    pub fn truncated_garbage(&self) -> bool {
-        self.torn.is_some()
-    }
-}
-
 impl Segment {
-    /// Opens the segment with base offset `base_offset` in `dir`, trusting it if the cheap
-    /// checks pass and recovering it otherwise. Nothing in the files can make this panic.
-    pub fn open(
-        dir: &Path,
-        base_offset: i64,
+    /// Recovers the segment whose log `log` maps and whose indexes were opened as `indexes`:
+    /// rebuilds both indexes from every valid batch, cuts the file after the last one, makes
+    /// what it kept durable, and in `Sealed` mode trims the files and seals the segment.
+    pub(crate) fn recover(
+        paths: SegmentPaths,
+        log: LogMap,
+        (offset_index, time_index): (OffsetIndex, TimeIndex),
         config: &SegmentConfig,
         mode: OpenMode,
-    ) -> Result<(Segment, OpenReport)> {
-        Segment::open_with(dir, base_offset, config, mode, false)
-    }
-
-    /// As [`Segment::open`]; with `force_recovery`, validates and rebuilds unconditionally.
-    pub fn open_with(
-        dir: &Path,
-        base_offset: i64,
-        config: &SegmentConfig,
-        mode: OpenMode,
-        force_recovery: bool,
-    ) -> Result<(Segment, OpenReport)> {
-        config.validate()?;
-        let paths = SegmentPaths::new(dir, base_offset);
-        let file = file::open_rw(&paths.log, false)?;
-        let file_len = file
-            .metadata()
-            .map_err(file::io_err("stat", &paths.log))?
-            .len();
-        if file_len > i32::MAX as u64 {
-            return Err(SegmentError::FileTooLarge {
-                path: paths.log,
-                len: file_len,
-            });
-        }
-        let capacity = match mode {
-            OpenMode::Active => {
-                let capacity = file_len.max(u64::from(config.segment_bytes));
-                file::preallocate(&file, &paths.log, capacity)?;
-                capacity
-            }
-            OpenMode::Sealed => file_len,
-        };
-        let map = file::map(&file, &paths.log, capacity, mode == OpenMode::Active)?;
+        report: &mut OpenReport,
+    ) -> Result<Segment> {
+        let base = offset_index.base_offset();
         let index_bytes = u64::from(config.segment_index_bytes);
-        let (offset_index, offset_check) =
-            OffsetIndex::open(&paths.index, base_offset, index_bytes, file_len)?;
-        let (time_index, time_check) =
-            TimeIndex::open(&paths.time_index, base_offset, index_bytes)?;
-        let mut segment = Segment::assemble(
-            file,
-            paths,
-            map,
-            offset_index,
-            time_index,
-            *config,
-            capacity as u32,
-            Recovered::empty(base_offset),
-            false,
-        );
-
-        let cause = match (force_recovery, offset_check, time_check) {
-            (true, _, _) => Some(RecoveryCause::Forced),
-            (_, IndexCheck::Rebuild(r), _) => Some(RecoveryCause::OffsetIndex(r)),
-            (_, _, IndexCheck::Rebuild(r)) => Some(RecoveryCause::TimeIndex(r)),
-            _ => match segment.walk_tail(file_len as u32) {
-                Ok(state) => {
-                    segment.restore(state);
-                    None
-                }
-                Err(position) => Some(RecoveryCause::Tail { position }),
-            },
+        // An index opened as it was (sealed, mapped at its length) takes no appends: the
+        // rebuild starts from a new, preallocated one. An appendable one is cleared.
+        let mut offset_index = if offset_index.is_sealed() {
+            OffsetIndex::create(&paths.index, base, index_bytes)?
+        } else {
+            offset_index
         };
-        let mut report = OpenReport {
-            recovered: cause,
-            file_len,
-            valid_end: segment.end,
-            batches_checked: 0,
-            torn: None,
+        let mut time_index = if time_index.is_sealed() {
+            TimeIndex::create(&paths.time_index, base, index_bytes)?
+        } else {
+            time_index
         };
-        if report.recovered.is_some() {
-            segment.recover(file_len as u32, mode, &mut report)?;
-        }
+        offset_index.clear()?;
+        time_index.clear()?;
+        // At most `i32::MAX`: `LogMap::open` checks it.
+        let file_len = log.file_len as u32;
+        let indexes = (offset_index, time_index);
+        let state = Recovered::empty(base);
+        let mut segment = Segment::assemble(paths, log, indexes, *config, state, false);
+        segment.rebuild(file_len, mode, report)?;
         if mode == OpenMode::Sealed {
             segment.seal_after_open()?;
         }
-        Ok((segment, report))
+        Ok(segment)
     }
 
-    /// The cheap check: from the last offset index entry, batch headers must chain with
-    /// contiguous offsets to exactly `file_len`. Returns the state, or where it broke.
-    fn walk_tail(&self, file_len: u32) -> std::result::Result<Recovered, u64> {
+    /// Validates every batch from the start, rebuilding both (empty) indexes, and cuts the file
+    /// at the first invalid or incomplete batch.
+    fn rebuild(&mut self, file_len: u32, mode: OpenMode, report: &mut OpenReport) -> Result<()> {
         let base = self.base_offset();
-        let mut state = Recovered::empty(base);
-        if file_len == 0 {
-            let indexes_empty = self.offset_index.entries() == 0 && self.time_index.entries() == 0;
-            return if indexes_empty { Ok(state) } else { Err(0) };
-        }
-        let bytes = self.bytes_below(file_len).ok_or(0u64)?;
-        // The first batch's max timestamp decides segment.ms rolling.
-        if file_len > 0 {
-            let first = Batch::parse(bytes, 0).map_err(|_| 0u64)?;
-            state.tracking.rolling_timestamp = Some(first.max_timestamp());
-        }
-        let (from, expect_last) = match self.offset_index.last_entry() {
-            Some(e) => (e.position, Some(e.offset)),
-            None => (0, None),
-        };
-        if let Some(t) = self.time_index.last_entry() {
-            state.tracking.max_timestamp = t.timestamp;
-            state.tracking.offset_of_max_timestamp = t.offset;
-        }
-        let mut next: Option<i64> = None;
-        let tail = bytes.get(from as usize..).ok_or(u64::from(from))?;
-        for batch in Batches::new(tail, u64::from(from)) {
-            let batch = batch.map_err(|e| error_position(&e, u64::from(from)))?;
-            let ok = match next {
-                Some(n) => batch.base_offset() == n,
-                None => {
-                    expect_last.map_or(batch.base_offset() >= base, |l| batch.last_offset() == l)
-                }
-            };
-            if !ok || batch.last_offset() - base > i64::from(i32::MAX) {
-                return Err(batch.position());
-            }
-            state
-                .tracking
-                .see_timestamp(batch.max_timestamp(), batch.last_offset());
-            next = Some(batch.next_offset());
-        }
-        // The time index's last entry must be the max timestamp so far: a later batch before
-        // its offset with a larger timestamp means the index belongs to other data.
-        if let Some(t) = self.time_index.last_entry() {
-            if state.tracking.offset_of_max_timestamp < t.offset {
-                return Err(u64::from(from));
-            }
-        }
-        state.end = file_len;
-        state.next_offset = next.unwrap_or(base);
-        state.tracking.bytes_since_index_entry = file_len - from;
-        // Entries past the end of the log mean the index belongs to other data.
-        if self
-            .time_index
-            .last_entry()
-            .is_some_and(|t| t.offset >= state.next_offset)
-        {
-            return Err(u64::from(from));
-        }
-        Ok(state)
-    }
-
-    /// Validates every batch from the start, rebuilding both indexes, and cuts the file at the
-    /// first invalid or incomplete batch.
-    fn recover(&mut self, file_len: u32, mode: OpenMode, report: &mut OpenReport) -> Result<()> {
-        self.offset_index.clear()?;
-        self.time_index.clear()?;
-        let base = self.base_offset();
-        self.restore(Recovered::empty(base));
-        let Some(bytes) = self.bytes_below(file_len) else {
-            return Ok(());
-        };
         // Copy the scan's findings out of the borrowed bytes before touching `self`.
         let mut found = Vec::new();
-        let (valid_end, torn) = scan_valid(bytes, base, |b| found.push(b));
+        let (valid_end, torn) = match self.bytes_below(file_len) {
+            Some(bytes) => scan_valid(bytes, base, |b| found.push(b)),
+            None => (0, None),
+        };
         for b in &found {
             self.index_batch(b.position, b.size, b.last_offset, b.max_timestamp);
         }
         report.batches_checked = found.len() as u64;
-        self.end = valid_end;
-        self.next_offset = found.last().map_or(base, |b| b.last_offset + 1);
-        self.synced_end = valid_end;
-        self.publish();
         report.torn = torn;
         report.valid_end = valid_end;
-        if valid_end < file_len {
-            self.cut_tail(valid_end, mode)?;
-        }
+        self.cut_and_sync(file_len, valid_end, mode)?;
+        self.restore(Recovered {
+            end: valid_end,
+            next_offset: found.last().map_or(base, |b| b.last_offset + 1),
+            tracking: self.tracking,
+        });
         Ok(())
     }
 
     /// Drops everything past `valid_end` from the file, so the bytes after the new end read as
-    /// zeros (an active segment is preallocated back to its capacity).
-    fn cut_tail(&mut self, valid_end: u32, mode: OpenMode) -> Result<()> {
-        file::set_len(&self.file, &self.paths.log, u64::from(valid_end))?;
-        match mode {
-            OpenMode::Active => {
-                file::preallocate(&self.file, &self.paths.log, u64::from(self.capacity))
-            }
-            OpenMode::Sealed => {
-                // Map just the valid bytes: the old map reaches past the new end of the file.
-                let path = self.paths.log.clone();
-                let shared =
-                    Arc::get_mut(&mut self.shared).ok_or(SegmentError::ReadersOutstanding {
-                        op: "recover",
-                        path,
+    /// zeros (an active segment is preallocated back to its capacity, a sealed one mapped again
+    /// at its new length), then fdatasyncs the file. Recovery trusts bytes it read from the
+    /// page cache, which outlive a crash of the process but not of the machine: they must be
+    /// durable before the segment calls them synced.
+    fn cut_and_sync(&mut self, file_len: u32, valid_end: u32, mode: OpenMode) -> Result<()> {
+        let path = self.paths.log.clone();
+        let file = file::open_rw(&path, false)?;
+        if valid_end < file_len {
+            file::set_len(&file, &path, u64::from(valid_end))?;
+            match mode {
+                OpenMode::Active => file::preallocate(&file, &path, u64::from(self.capacity))?,
+                OpenMode::Sealed => {
+                    // The old map reaches past the new end of the file.
+                    let new_map = file::map(&file, &path, u64::from(valid_end), false)?;
+                    let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| {
+                        SegmentError::ReadersOutstanding {
+                            op: "recover",
+                            path: path.clone(),
+                        }
                     })?;
-                shared.map = file::map(&self.file, &self.paths.log, u64::from(valid_end), false)?;
-                self.capacity = valid_end;
-                Ok(())
+                    shared.map = new_map;
+                    self.capacity = valid_end;
+                }
             }
         }
+        file::sync_data(&file, &path)?;
+        self.shared.note_file_synced();
+        Ok(())
     }
 
-    /// Trims a segment opened in `Sealed` mode (its indexes were re-extended by opening them).
+    /// Seals a segment recovered in `Sealed` mode: the roll-time time index entry, and both
+    /// indexes trimmed (the log was cut to its valid end already).
     fn seal_after_open(&mut self) -> Result<()> {
         self.append_final_time_entry()?;
         self.offset_index.seal()?;
         self.time_index.seal()?;
         self.sealed = true;
+        self.shared.mark_sealed();
         self.capacity = self.end;
         Ok(())
     }
 
     /// Removes every batch at or past `offset` (recovery): the end moves back to the batch
-    /// that contains `offset` and the indexes are cut to match. Refused while readers exist,
-    /// since the bytes they borrowed would be overwritten by later appends.
+    /// that contains `offset` and the indexes are cut to match. Refused while readers, syncers
+    /// or pretouchers exist, since the bytes they borrowed would be overwritten by later
+    /// appends, and refused with [`SegmentError::Sealed`] for a sealed segment, whose files
+    /// are trimmed and whose log may be mapped read-only: reopen it in
+    /// [`OpenMode::Active`] first.
     pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
+        if self.sealed {
+            return Err(SegmentError::Sealed {
+                path: self.paths.log.clone(),
+            });
+        }
         if Arc::strong_count(&self.shared) > 1 {
             return Err(SegmentError::ReadersOutstanding {
                 op: "truncate",
@@ -300,7 +152,7 @@ impl Segment {
             None => self.end,
         };
         drop(reader);
-        let state = super::recovery::scan_state(self, position)?;
+        let state = scan_state(self, position)?;
         let removed = u64::from(self.end - state.end);
         // Make everything up to the old end durable first, so that after the cut the synced
         // end can be the new end.
@@ -413,14 +265,4 @@ pub(crate) fn scan_state(segment: &Segment, position: u32) -> Result<Recovered> 
     });
     state.end = end;
     Ok(state)
-}
-
-fn error_position(e: &SegmentError, fallback: u64) -> u64 {
-    match e {
-        SegmentError::Incomplete { position, .. }
-        | SegmentError::UnsupportedMagic { position, .. }
-        | SegmentError::InvalidLength { position, .. }
-        | SegmentError::InvalidHeader { position, .. } => *position,
-        _ => fallback,
-    }
 }

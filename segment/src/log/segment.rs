@@ -1,41 +1,17 @@
 //! The writer side of a segment: append, roll checks, seal, flush.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 
-use memmap2::MmapRaw;
 use silt_index::{OffsetIndex, TimeIndex};
 
 use super::config::{RollReason, SegmentConfig};
-use super::file::{self, SegmentPaths};
+use super::file::{self, LogMap, SegmentPaths};
 use super::reader::SegmentReader;
+use super::shared::{SegmentSyncer, Shared};
+use super::tracking::{Recovered, Tracking};
 use crate::batch::Batches;
 use crate::error::{Result, SegmentError};
-
-/// State shared by the writer and its readers.
-///
-/// `published` packs the segment's readable end: the high 32 bits are the next offset
-/// relative to the base offset, the low 32 bits the end position. One 64-bit store publishes
-/// both, so a reader never sees an end position without the offsets that go with it.
-pub(crate) struct Shared {
-    pub(crate) base_offset: i64,
-    pub(crate) log_path: PathBuf,
-    /// `None` only for an empty sealed segment (a zero-length file cannot be mapped).
-    pub(crate) map: Option<MmapRaw>,
-    pub(crate) published: AtomicU64,
-    pub(crate) offset_index: silt_index::OffsetIndexReader,
-    pub(crate) time_index: silt_index::TimeIndexReader,
-}
-
-pub(crate) fn pack(next_relative: u32, end: u32) -> u64 {
-    (u64::from(next_relative) << 32) | u64::from(end)
-}
-
-pub(crate) fn unpack(published: u64) -> (u32, u32) {
-    ((published >> 32) as u32, published as u32)
-}
 
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +55,6 @@ pub struct AppendInfo {
 /// ```
 pub struct Segment {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) file: File,
     pub(crate) paths: SegmentPaths,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
@@ -90,7 +65,6 @@ pub struct Segment {
     pub(crate) next_offset: i64,
     /// Timestamps and the index rule's byte count, as the batches so far leave them.
     pub(crate) tracking: Tracking,
-    pub(crate) synced_end: u32,
     /// End of the pages the writer has already faulted in (see `prefault_for`).
     pub(crate) prefaulted_end: u32,
     /// Batches of the append in progress; kept to reuse its allocation.
@@ -113,67 +87,65 @@ impl std::fmt::Debug for Segment {
 impl Segment {
     /// Creates a new, empty active segment in `dir` (replacing files of the same name),
     /// preallocated to `segment.bytes` with both indexes preallocated to
-    /// `segment.index.bytes`. A full disk fails here, not later.
+    /// `segment.index.bytes`. A full disk fails here, not later. No file stays open.
     pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
         config.validate()?;
         if base_offset < 0 {
             return Err(SegmentError::InvalidBaseOffset(base_offset));
         }
         let paths = SegmentPaths::new(dir, base_offset);
+        let capacity = u64::from(config.segment_bytes);
         let file = file::open_rw(&paths.log, true)?;
-        file::preallocate(&file, &paths.log, u64::from(config.segment_bytes))?;
-        let map = file::map(&file, &paths.log, u64::from(config.segment_bytes), true)?;
+        file::preallocate(&file, &paths.log, capacity)?;
+        let map = file::map(&file, &paths.log, capacity, true)?;
+        drop(file);
+        let log = LogMap {
+            map,
+            file_len: 0,
+            capacity,
+        };
         let index_bytes = u64::from(config.segment_index_bytes);
         let offset_index = OffsetIndex::create(&paths.index, base_offset, index_bytes)?;
         let time_index = TimeIndex::create(&paths.time_index, base_offset, index_bytes)?;
+        let indexes = (offset_index, time_index);
         let state = Recovered::empty(base_offset);
-        Ok(Segment::assemble(
-            file,
-            paths,
-            map,
-            offset_index,
-            time_index,
-            *config,
-            config.segment_bytes,
-            state,
-            false,
-        ))
+        let segment = Segment::assemble(paths, log, indexes, *config, state, false);
+        // The file grew to its preallocated size: the first sync makes that durable.
+        segment.shared.note_len_change();
+        Ok(segment)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The writer of a segment whose log is mapped by `log`, with the first `state.end`
+    /// bytes valid, published and durable.
     pub(crate) fn assemble(
-        file: File,
         paths: SegmentPaths,
-        map: Option<MmapRaw>,
-        offset_index: OffsetIndex,
-        time_index: TimeIndex,
+        log: LogMap,
+        (offset_index, time_index): (OffsetIndex, TimeIndex),
         config: SegmentConfig,
-        capacity: u32,
         state: Recovered,
         sealed: bool,
     ) -> Segment {
-        let base_offset = offset_index.base_offset();
-        let relative_next = (state.next_offset - base_offset) as u32;
-        let shared = Arc::new(Shared {
-            base_offset,
-            log_path: paths.log.clone(),
-            map,
-            published: AtomicU64::new(pack(relative_next, state.end)),
-            offset_index: offset_index.reader(),
-            time_index: time_index.reader(),
-        });
+        let shared = Shared::new(
+            paths.log.clone(),
+            log.map,
+            &state,
+            offset_index.reader(),
+            time_index.reader(),
+        );
+        if sealed {
+            shared.mark_sealed();
+        }
         Segment {
-            shared,
-            file,
+            shared: Arc::new(shared),
             paths,
             offset_index,
             time_index,
             config,
-            capacity,
+            // At most `i32::MAX`: `LogMap::open` and `SegmentConfig::validate` check it.
+            capacity: log.capacity as u32,
             end: state.end,
             next_offset: state.next_offset,
             tracking: state.tracking,
-            synced_end: state.end,
             prefaulted_end: state.end,
             pending: Vec::new(),
             sealed,
@@ -238,6 +210,20 @@ impl Segment {
         SegmentReader::new(Arc::clone(&self.shared))
     }
 
+    /// A handle that syncs this segment's log from any thread while the writer goes on
+    /// appending (group commit): see [`SegmentSyncer::sync`]. It stays valid after a seal.
+    pub fn syncer(&self) -> SegmentSyncer {
+        SegmentSyncer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Offset after the last durable record: everything below it was synced, by
+    /// [`flush`](Self::flush), a [`SegmentSyncer`], a seal, or before opening.
+    pub fn synced_offset(&self) -> i64 {
+        self.shared.synced_to().next_offset
+    }
+
     /// Whether the segment must roll before a batch of `batch_bytes` bytes holding
     /// `record_span` offsets (lastOffsetDelta + 1) is appended at time `now_ms`. Kafka's
     /// `shouldRoll`: size, `segment.ms`, a full index, or a relative offset overflow.
@@ -298,12 +284,21 @@ impl Segment {
         self.copy_in(start as usize, batches)?;
         let first_offset = self.next_offset;
         let mut next = first_offset;
+        let (mut max_timestamp, mut offset_of_max) = self.max_timestamp();
         for b in pending {
             self.stamp_base_offset((start + b.position) as usize, next);
             next += i64::from(b.last_offset_delta) + 1;
+            if b.max_timestamp > max_timestamp {
+                (max_timestamp, offset_of_max) = (b.max_timestamp, next - 1);
+            }
         }
         self.end = start + batches.len() as u32;
         self.next_offset = next;
+        // The max timestamp before the end that covers it: a reader never sees a batch whose
+        // timestamp its `max_timestamp` does not count.
+        if max_timestamp > self.tracking.max_timestamp {
+            self.shared.set_max_timestamp(max_timestamp, offset_of_max);
+        }
         self.publish();
 
         // Index after publishing, so every entry a reader sees points below the end it loads.
@@ -321,6 +316,11 @@ impl Segment {
             self.index_batch(start + b.position, b.size, last_offset, b.max_timestamp);
             offset = last_offset + 1;
         }
+        debug_assert_eq!(
+            self.max_timestamp(),
+            (max_timestamp, offset_of_max),
+            "the published max timestamp is the tracked one"
+        );
         Ok(info)
     }
 
@@ -427,62 +427,54 @@ impl Segment {
         }
     }
 
-    /// Takes on a state found by a scan (open, recovery, truncation) and publishes it. Every
-    /// byte below its end must already be durable.
+    /// Takes on a state found by a scan (open, recovery, truncation) and publishes it, with its
+    /// max timestamp, as durable. Every byte below its end must already be durable, and no
+    /// other thread may hold the segment.
     pub(crate) fn restore(&mut self, state: Recovered) {
         self.end = state.end;
         self.next_offset = state.next_offset;
         self.tracking = state.tracking;
-        self.synced_end = state.end;
-        self.publish();
+        self.shared.restore(&state);
     }
 
     pub(crate) fn publish(&self) {
-        let relative = (self.next_offset - self.base_offset()) as u32;
-        self.shared
-            .published
-            .store(pack(relative, self.end), Ordering::Release);
+        self.shared.publish(self.next_offset, self.end);
     }
 
-    /// Syncs what was appended since the last flush (msync of that range) and both indexes.
+    /// Syncs what was appended since the last sync (msync of that range, or an fdatasync after
+    /// the file's length changed; see [`SegmentSyncer::sync`]) and both indexes. What a
+    /// [`SegmentSyncer`] already synced is skipped.
     pub fn flush(&mut self) -> Result<()> {
-        if let Some(map) = self.shared.map.as_ref() {
-            if self.end > self.synced_end {
-                file::sync_range(
-                    map,
-                    &self.paths.log,
-                    self.synced_end as usize,
-                    self.end as usize,
-                )?;
-            }
-        }
+        self.shared.sync()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
-        self.synced_end = self.end;
         Ok(())
     }
 
-    /// Bytes appended but not yet flushed.
+    /// Bytes appended but not yet synced.
     pub fn unflushed_bytes(&self) -> u32 {
-        self.end - self.synced_end
+        self.end.saturating_sub(self.shared.synced_to().end)
     }
 
-    /// Rolls or closes the segment: writes the final time index entry, flushes, and trims the
-    /// `.log` file and both indexes to their real sizes, so the files are byte-for-byte what
-    /// Kafka would have. Readers keep reading (their map stays valid below the end).
+    /// Rolls or closes the segment: writes the final time index entry, and trims the `.log`
+    /// file and both indexes to their real sizes, making each durable (one fsync of the
+    /// trimmed file writes its dirty pages too), so the files are byte-for-byte what Kafka
+    /// would have. Readers keep reading (their map stays valid below the end).
     pub fn seal(&mut self) -> Result<()> {
         if self.sealed {
             return Ok(());
         }
         self.append_final_time_entry()?;
-        self.flush()?;
-        file::set_len(&self.file, &self.paths.log, u64::from(self.end))?;
-        self.file
-            .sync_all()
-            .map_err(file::io_err("fsync", &self.paths.log))?;
+        let path = &self.paths.log;
+        file::with_file(path, true, |file| {
+            file::set_len(file, path, u64::from(self.end))?;
+            file.sync_all().map_err(file::io_err("fsync", path))
+        })?;
+        self.shared.note_file_synced();
         self.offset_index.seal()?;
         self.time_index.seal()?;
         self.sealed = true;
+        self.shared.mark_sealed();
         self.capacity = self.end;
         Ok(())
     }
@@ -518,72 +510,4 @@ pub(crate) struct PendingBatch {
     size: u32,
     last_offset_delta: i32,
     max_timestamp: i64,
-}
-
-/// The writer-side state derived from a segment's bytes (by a scan or a tail walk).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Recovered {
-    pub end: u32,
-    pub next_offset: i64,
-    pub tracking: Tracking,
-}
-
-impl Recovered {
-    pub(crate) fn empty(base_offset: i64) -> Self {
-        Recovered {
-            end: 0,
-            next_offset: base_offset,
-            tracking: Tracking::empty(base_offset),
-        }
-    }
-}
-
-/// What the batches so far leave for the next one: the largest timestamp and the offset of
-/// its batch (for the time index and retention), the first batch's max timestamp (what
-/// `segment.ms` is measured from), and the bytes since the last offset index entry.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tracking {
-    pub bytes_since_index_entry: u32,
-    pub max_timestamp: i64,
-    pub offset_of_max_timestamp: i64,
-    pub rolling_timestamp: Option<i64>,
-}
-
-impl Tracking {
-    pub(crate) fn empty(base_offset: i64) -> Self {
-        Tracking {
-            bytes_since_index_entry: 0,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            rolling_timestamp: None,
-        }
-    }
-
-    /// Counts a batch's max timestamp.
-    pub(crate) fn see_timestamp(&mut self, max_timestamp: i64, last_offset: i64) {
-        if max_timestamp > self.max_timestamp {
-            self.max_timestamp = max_timestamp;
-            self.offset_of_max_timestamp = last_offset;
-        }
-    }
-
-    /// Counts one batch, in order, and says whether it gets an index entry: Kafka's rule, an
-    /// entry once more than `index.interval.bytes` were appended since the last one. Appends,
-    /// recovery and truncation all go through here, so they agree on every entry.
-    pub(crate) fn observe(
-        &mut self,
-        size: u32,
-        last_offset: i64,
-        max_timestamp: i64,
-        interval: u32,
-    ) -> bool {
-        self.rolling_timestamp.get_or_insert(max_timestamp);
-        self.see_timestamp(max_timestamp, last_offset);
-        let due = self.bytes_since_index_entry > interval;
-        if due {
-            self.bytes_since_index_entry = 0;
-        }
-        self.bytes_since_index_entry = self.bytes_since_index_entry.saturating_add(size);
-        due
-    }
 }

@@ -4,6 +4,9 @@
 use silt_segment::batch::{Batch, BatchBuilder, BatchConfig, Compression, DecompressBuffer};
 use silt_segment::log::SegmentConfig;
 
+#[path = "../../../index/tests/common/files.rs"]
+pub mod files;
+
 /// A batch of `records` records whose values say which batch and record they are.
 pub fn batch(id: u64, records: u32, value_len: usize, compression: Compression) -> Vec<u8> {
     let mut builder = BatchBuilder::new(BatchConfig {
@@ -60,4 +63,35 @@ pub fn copy_segment(from: &std::path::Path, to: &std::path::Path, base_offset: i
         );
         std::fs::copy(src, dst).unwrap();
     }
+}
+
+/// Sets the modification time of every file in `dir` to a fixed time long past, so that
+/// any later write shows in `snapshot`.
+pub fn age_files(dir: &std::path::Path) {
+    let past = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(past).unwrap();
+    }
+}
+
+/// (name, length, modification time, bytes) of every file in `dir`, sorted by name.
+pub fn snapshot(dir: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (
+                name,
+                meta.len(),
+                meta.modified().unwrap(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
 }
