@@ -106,7 +106,9 @@ pub enum EngineError {
         log_end: i64,
     },
     /// A batch larger than the topic's `max.message.bytes`.
-    #[error("batch of {size} bytes for {topic}-{partition} is larger than max.message.bytes {max}")]
+    #[error(
+        "batch of {size} bytes for {topic}-{partition} is larger than max.message.bytes {max}"
+    )]
     RecordTooLarge {
         /// The topic.
         topic: String,

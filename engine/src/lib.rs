@@ -1,16 +1,36 @@
 //! silt-engine: a data directory of topics, each a set of partition logs of segments, with
 //! the zero-copy read path, retention and durability.
+//!
+//! - [`Engine`]: opens and locks a data directory; creates, alters, describes and deletes
+//!   topics; appends, fetches, lists offsets, deletes records, flushes.
+//! - [`Log`]: one partition: ordered segments, roll, log start and end offsets, group commit.
+//! - [`Fetch`]: whole batches borrowed from a segment's map, and their records.
+//! - [`TopicConfig`] / [`EngineConfig`]: Kafka's names and defaults, typed or by string.
+//!
+//! File layouts and the recovery procedure are in `docs/FORMAT.md`.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 #![warn(missing_docs)]
 
+mod background;
 mod checkpoint;
 pub mod config;
+mod engine;
 mod error;
+mod fetch;
 mod fsutil;
+mod log;
 mod metadata;
 mod name;
+mod sync;
+mod topic;
 
-pub use config::{CleanupPolicy, EngineConfig, TopicConfig};
+pub use config::{
+    CleanupPolicy, EngineConfig, EngineConfigBuilder, TopicConfig, TopicConfigBuilder,
+};
+pub use engine::{Engine, OpenReport, LOCK_FILE, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use error::{EngineError, Result};
-pub use name::validate_topic_name;
+pub use fetch::{Fetch, FetchedRecords};
+pub use log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
+pub use name::{topic_collides, validate_topic_name};
+pub use topic::{NewTopic, PartitionDescription, TopicDescription, MAX_PARTITIONS};

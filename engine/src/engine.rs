@@ -1,0 +1,330 @@
+//! The engine: one data directory, locked by one process, holding topics of partition logs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::background::Background;
+use crate::checkpoint::{take_clean_shutdown, write_clean_shutdown, OffsetCheckpoint};
+use crate::config::EngineConfig;
+use crate::error::{io_err, EngineError, Result};
+use crate::fetch::Fetch;
+use crate::fsutil::sync_dir;
+use crate::log::segments::SegmentCache;
+use crate::log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
+use crate::metadata::MetadataDir;
+use crate::sync::{lock, read};
+use crate::topic::Topic;
+
+/// File in the data directory that the owning process holds an exclusive `flock` on.
+pub const LOCK_FILE: &str = ".lock";
+/// Kafka's file of recovery points, one per partition.
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Kafka's file of log start offsets, one per partition.
+pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
+
+/// An open data directory: topics, each a set of partition logs.
+///
+/// `Engine` is a cheap handle (an `Arc`): clone it into every thread that needs it. The
+/// directory stays locked until [`Engine::close`] or until the last handle is dropped (which
+/// closes it too, ignoring errors).
+///
+/// ```
+/// use silt_engine::{Engine, EngineConfig, NewTopic, OffsetSpec};
+/// use silt_segment::batch::{BatchBuilder, BatchConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let engine = Engine::open(dir.path(), EngineConfig::default())?;
+/// engine.create_topic(NewTopic::new("orders", 3).config("retention.ms", "86400000"))?;
+///
+/// let mut builder = BatchBuilder::new(BatchConfig::default());
+/// builder.append(1_700_000_000_000, Some(b"order-1"), Some(b"{\"qty\":2}"), &[])?;
+/// let info = engine.append("orders", 1, &builder.finish()?)?;
+/// assert_eq!(info.first_offset, 0);
+/// assert_eq!(engine.list_offsets("orders", 1, OffsetSpec::Latest)?.unwrap().offset, 1);
+/// engine.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: EngineConfig,
+    /// Held for the engine's life: dropping it releases the `flock`.
+    lock_file: File,
+    pub(crate) meta: MetadataDir,
+    pub(crate) cache: Arc<SegmentCache>,
+    pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serializes topic creation, deletion and alteration, and checkpoint writes.
+    pub(crate) admin: Mutex<()>,
+    background: Mutex<Option<Background>>,
+    pub(crate) background_error: Mutex<Option<EngineError>>,
+    closed: AtomicBool,
+    open_report: OpenReport,
+}
+
+/// What [`Engine::open`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Whether the last stop was clean (nothing was validated).
+    pub clean: bool,
+    /// Partitions opened.
+    pub partitions: usize,
+    /// Segments validated batch by batch after an unclean stop.
+    pub segments_recovered: usize,
+    /// Bytes of valid batches those segments held.
+    pub bytes_validated: u64,
+    /// Partitions whose log was cut at a torn or corrupt batch.
+    pub partitions_truncated: usize,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data directory `dir` and takes its lock.
+    ///
+    /// A second opener, in another process or this one, gets [`EngineError::AlreadyOpen`] and
+    /// changes nothing. After a clean stop no segment is read; after an unclean one, every
+    /// partition's segments from its recovery point on are validated and cut at the first
+    /// invalid batch.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EngineError::AlreadyOpen {
+                    path: dir,
+                    lock: lock_path,
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err("flock", &lock_path)(e)),
+        }
+        let clean = take_clean_shutdown(&dir)?;
+        let meta = MetadataDir::open(&dir)?;
+        let cache = Arc::new(SegmentCache::new(config.max_open_segments));
+        let (topics, open_report) = crate::topic::load_topics(&dir, &config, &meta, &cache, clean)?;
+        let inner = Arc::new(Inner {
+            dir,
+            config,
+            lock_file,
+            meta,
+            cache,
+            topics: RwLock::new(topics),
+            admin: Mutex::new(()),
+            background: Mutex::new(None),
+            background_error: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            open_report,
+        });
+        crate::topic::remove_stray_partitions(&inner)?;
+        if !clean {
+            // Recovery moved recovery points forward: record them before anything else.
+            inner.write_checkpoints()?;
+        }
+        let background = Background::start(Arc::downgrade(&inner), &inner.config)?;
+        *lock(&inner.background) = Some(background);
+        Ok(Engine { inner })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// What opening found (clean or not, what was recovered).
+    pub fn open_report(&self) -> OpenReport {
+        self.inner.open_report
+    }
+
+    /// A partition's log, for callers that append or fetch in a loop (skips the topic lookup).
+    pub fn log(&self, topic: &str, partition: u32) -> Result<Arc<Log>> {
+        self.inner.check_open()?;
+        let topics = read(&self.inner.topics);
+        let t = topics.get(topic).ok_or_else(|| EngineError::UnknownTopic {
+            topic: topic.to_string(),
+        })?;
+        t.partition(partition).cloned()
+    }
+
+    /// Appends whole batches to a partition. See [`Log::append`].
+    pub fn append(&self, topic: &str, partition: u32, batches: &[u8]) -> Result<LogAppendInfo> {
+        self.log(topic, partition)?.append(batches)
+    }
+
+    /// Reads whole batches from `offset`, borrowed from the segment map. See [`Log::fetch`].
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Fetch> {
+        self.log(topic, partition)?.fetch(offset, max_bytes)
+    }
+
+    /// Kafka's ListOffsets for one partition. See [`Log::list_offsets`].
+    pub fn list_offsets(
+        &self,
+        topic: &str,
+        partition: u32,
+        spec: OffsetSpec,
+    ) -> Result<Option<ListedOffset>> {
+        self.log(topic, partition)?.list_offsets(spec)
+    }
+
+    /// Kafka's DeleteRecords: advances the partition's log start offset to `before` and
+    /// persists it before returning. Returns the new log start offset.
+    pub fn delete_records(&self, topic: &str, partition: u32, before: i64) -> Result<i64> {
+        let start = self.log(topic, partition)?.delete_records(before)?;
+        self.inner.write_checkpoints()?;
+        Ok(start)
+    }
+
+    /// Makes everything appended to a partition below `offset` durable; concurrent callers
+    /// share syncs. See [`Log::flush_up_to`].
+    pub fn flush_up_to(&self, topic: &str, partition: u32, offset: i64) -> Result<i64> {
+        self.log(topic, partition)?.flush_up_to(offset)
+    }
+
+    /// Syncs every partition and writes the recovery point checkpoint.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
+        for log in self.inner.all_logs() {
+            log.flush()?;
+        }
+        self.inner.write_checkpoints()
+    }
+
+    /// Runs retention over every partition now, with no per-tick bound (the background task
+    /// does the same every `log.retention.check.interval.ms`, bounded).
+    pub fn enforce_retention(&self) -> Result<RetentionReport> {
+        self.inner.check_open()?;
+        self.inner.retention_pass(usize::MAX)
+    }
+
+    /// Closed segments mapped right now, across the engine (at most `silt.max.open.segments`,
+    /// plus those that fetches still hold).
+    pub fn mapped_closed_segments(&self) -> usize {
+        self.inner.cache.mapped()
+    }
+
+    /// The last error the background task met, if any (it keeps running).
+    pub fn take_background_error(&self) -> Option<EngineError> {
+        lock(&self.inner.background_error).take()
+    }
+
+    /// Stops the background task, seals every active segment, writes the checkpoints and the
+    /// clean-shutdown marker, and releases the directory. Later calls on any handle fail with
+    /// [`EngineError::Closed`]; fetches already made stay readable.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+impl Inner {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(EngineError::Closed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn all_logs(&self) -> Vec<Arc<Log>> {
+        read(&self.topics)
+            .values()
+            .flat_map(|t| t.logs().iter().cloned())
+            .collect()
+    }
+
+    /// One pass of retention over every partition, deleting at most `budget` segments.
+    pub(crate) fn retention_pass(&self, budget: usize) -> Result<RetentionReport> {
+        let now = crate::log::now_ms();
+        let mut report = RetentionReport::default();
+        let mut advanced = false;
+        for log in self.all_logs() {
+            let left = budget.saturating_sub(report.segments_deleted);
+            if left == 0 {
+                break;
+            }
+            let before = log.log_start_offset();
+            report.add(log.delete_old_segments(crate::log::Rules::All { now_ms: now }, left)?);
+            advanced |= log.log_start_offset() != before;
+        }
+        if advanced {
+            self.write_checkpoints()?;
+        }
+        Ok(report)
+    }
+
+    /// Writes both offset checkpoints from every partition's current state.
+    pub(crate) fn write_checkpoints(&self) -> Result<()> {
+        let _admin = lock(&self.admin);
+        let logs = self.all_logs();
+        let recovery: Vec<_> = logs
+            .iter()
+            .map(|l| (l.topic(), l.partition(), l.recovery_point()))
+            .collect();
+        OffsetCheckpoint::new(self.dir.join(RECOVERY_POINT_CHECKPOINT)).write(recovery)?;
+        let starts: Vec<_> = logs
+            .iter()
+            .map(|l| (l.topic(), l.partition(), l.log_start_offset()))
+            .collect();
+        OffsetCheckpoint::new(self.dir.join(LOG_START_CHECKPOINT)).write(starts)
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(background) = lock(&self.background).take() {
+            background.stop();
+        }
+        // Seal every partition even if one fails; without the marker the next open recovers.
+        let mut first_error = None;
+        for log in self.all_logs() {
+            if let Err(e) = log.close() {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.write_checkpoints()?;
+        write_clean_shutdown(&self.dir)?;
+        sync_dir(&self.dir)?;
+        self.lock_file
+            .unlock()
+            .map_err(io_err("unlock", self.dir.join(LOCK_FILE)))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,226 @@
+//! Opening a partition's directory (Kafka's `LogLoader`).
+//!
+//! After a clean stop nothing is read but the directory listing: closed segments stay
+//! unmapped until a read needs them, and the last segment is mapped on first use. After an
+//! unclean stop, the segments from the one holding the recovery point onward are validated
+//! batch by batch (CRC-32C, offsets), cut at the first invalid byte, and synced; a segment
+//! cut short makes every later segment unreachable, so those are deleted, as Kafka does.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use silt_segment::log::{
+    parse_segment_file, OpenMode, SealedOpen, Segment, SegmentReader, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+};
+
+use super::append::remove_segment_files;
+use super::segments::{ClosedSegment, SegmentCache};
+use super::{Log, View, Writer};
+use crate::config::TopicConfig;
+use crate::error::{io_err, Result};
+use crate::fsutil::sync_dir;
+use crate::sync::write;
+
+/// What the engine knows about a partition before opening it.
+pub(crate) struct LoadContext {
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub dir: PathBuf,
+    pub config: Arc<TopicConfig>,
+    pub cache: Arc<SegmentCache>,
+    /// From `recovery-point-offset-checkpoint`.
+    pub recovery_point: Option<i64>,
+    /// From `log-start-offset-checkpoint`.
+    pub log_start: Option<i64>,
+    /// Whether the last stop was clean.
+    pub clean: bool,
+}
+
+/// What opening a partition did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadReport {
+    /// Segments validated batch by batch.
+    pub segments_recovered: usize,
+    /// Bytes of valid batches those segments held.
+    pub bytes_validated: u64,
+    /// Whether any bytes other than preallocated zeros were cut off.
+    pub truncated: bool,
+    /// Segments deleted because an earlier one was cut short.
+    pub segments_deleted: usize,
+}
+
+impl Log {
+    /// Opens (or, for a new partition, creates) the partition directory.
+    pub(crate) fn load(ctx: LoadContext) -> Result<(Log, LoadReport)> {
+        std::fs::create_dir_all(&ctx.dir).map_err(io_err("create directory", &ctx.dir))?;
+        let mut segments = list_segments(&ctx.dir)?;
+        let mut report = LoadReport::default();
+        if !ctx.clean {
+            recover(&ctx, &mut segments, &mut report)?;
+        }
+        let dir: Arc<Path> = Arc::from(ctx.dir.as_path());
+        let last_base = segments.last().map(|&(base, _)| base);
+        let first_base = segments.first().map(|&(base, _)| base);
+        let closed = match segments.split_last() {
+            Some((_, rest)) => rest
+                .iter()
+                .map(|&(base, size)| ClosedSegment::unmapped(Arc::clone(&dir), base, size))
+                .collect(),
+            None => Vec::new(),
+        };
+        let log_start = match (ctx.log_start, first_base) {
+            (Some(checkpoint), Some(first)) => checkpoint.max(first),
+            (checkpoint, first) => checkpoint.or(first).unwrap_or(0),
+        };
+        let recovery_point = ctx.recovery_point.unwrap_or(log_start);
+        let log = Log {
+            topic: ctx.topic,
+            partition: ctx.partition,
+            dir,
+            config: RwLock::new(ctx.config),
+            cache: ctx.cache,
+            writer: Mutex::new(Writer {
+                active: None,
+                last_base,
+                scratch: Vec::new(),
+                unflushed_messages: 0,
+            }),
+            view: RwLock::new(View {
+                closed,
+                active: None,
+            }),
+            log_start: AtomicI64::new(log_start),
+            recovery_point: AtomicI64::new(recovery_point),
+            flush_lock: Mutex::new(()),
+            syncs: AtomicU64::new(0),
+            unflushed_since_ms: AtomicI64::new(i64::MAX),
+            closed: AtomicBool::new(false),
+        };
+        if report.segments_recovered > 0 {
+            // Recovery synced everything it kept: the whole log is durable.
+            let end = log.log_end_offset()?;
+            log.recovery_point.store(end, Ordering::Release);
+        }
+        Ok((log, report))
+    }
+
+    /// Maps the last segment for reading if nothing has (read-only: no preallocation).
+    pub(super) fn map_last_segment(&self, writer: &mut Writer) -> Result<()> {
+        if write(&self.view).active.is_some() {
+            return Ok(());
+        }
+        let Some(base) = writer.last_base else {
+            return Ok(());
+        };
+        let config = self.config().segment_config();
+        let reader = match SegmentReader::open_sealed(&self.dir, base, &config)? {
+            SealedOpen::Trusted(reader) => reader,
+            SealedOpen::NeedsRecovery(_) => return self.ensure_active(writer),
+        };
+        write(&self.view).active = Some(reader);
+        Ok(())
+    }
+
+    /// Opens the last segment for appending (preallocating it back to `segment.bytes`), or
+    /// creates the first segment, if that was not done yet.
+    pub(super) fn ensure_active(&self, writer: &mut Writer) -> Result<()> {
+        if writer.active.is_some() {
+            return Ok(());
+        }
+        self.check_open()?;
+        let config = self.config().segment_config();
+        let segment = match writer.last_base {
+            Some(base) => Segment::open(&self.dir, base, &config, OpenMode::Active)?.0,
+            None => {
+                let segment = Segment::create(&self.dir, self.log_start_offset(), &config)?;
+                sync_dir(&self.dir)?;
+                segment
+            }
+        };
+        writer.last_base = Some(segment.base_offset());
+        write(&self.view).active = Some(segment.reader());
+        writer.active = Some(segment);
+        Ok(())
+    }
+}
+
+/// The `.log` files of `dir` as (base offset, size), sorted; removes leftovers that belong to
+/// no segment (index files without a `.log`, temporary files).
+fn list_segments(dir: &Path) -> Result<Vec<(i64, u64)>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err("list", dir))? {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".tmp") {
+            std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        } else if name.ends_with(&format!(".{LOG_SUFFIX}")) {
+            let base = parse_segment_file(&path)?;
+            let size = entry.metadata().map_err(io_err("stat", &path))?.len();
+            logs.push((base, size));
+        } else if name.ends_with(&format!(".{INDEX_SUFFIX}"))
+            || name.ends_with(&format!(".{TIME_INDEX_SUFFIX}"))
+        {
+            indexes.push(path);
+        }
+    }
+    logs.sort_unstable();
+    for path in indexes {
+        let base = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<i64>().ok());
+        if base.is_none_or(|b| logs.binary_search_by_key(&b, |&(l, _)| l).is_err()) {
+            std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+    }
+    Ok(logs)
+}
+
+/// Validates the segments from the one holding the recovery point onward (all of them when
+/// there is no recovery point), rewriting `segments` to what remains.
+fn recover(
+    ctx: &LoadContext,
+    segments: &mut Vec<(i64, u64)>,
+    report: &mut LoadReport,
+) -> Result<()> {
+    let recovery_point = ctx.recovery_point.unwrap_or(i64::MIN);
+    let first = segments
+        .partition_point(|&(base, _)| base <= recovery_point)
+        .saturating_sub(1);
+    let config = ctx.config.segment_config();
+    let mut keep = segments.len();
+    for i in first..segments.len() {
+        let Some(&(base, size)) = segments.get(i) else {
+            break;
+        };
+        let (segment, open) = Segment::open_with(&ctx.dir, base, &config, OpenMode::Sealed, true)?;
+        drop(segment); // recovery fdatasynced what it kept
+        report.segments_recovered += 1;
+        report.bytes_validated += u64::from(open.valid_end);
+        if let Some(entry) = segments.get_mut(i) {
+            entry.1 = u64::from(open.valid_end);
+        }
+        if open.torn.is_some() {
+            report.truncated = true;
+        }
+        if u64::from(open.valid_end) < size && open.torn.is_some() {
+            keep = i + 1;
+            break;
+        }
+    }
+    for &(base, _) in segments.get(keep..).unwrap_or_default() {
+        remove_segment_files(&ctx.dir, base)?;
+        report.segments_deleted += 1;
+    }
+    segments.truncate(keep);
+    if report.segments_recovered > 0 {
+        sync_dir(&ctx.dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! A partition's log (Kafka's `UnifiedLog`): ordered segments, the last one active.
+//!
+//! Writers serialize on one mutex (there is one writer per partition: the producer's
+//! partition writer, or whoever calls [`Log::append`]). Readers never take it: they take the
+//! segment list's read lock for the time it takes to clone one `Arc`, then read the segment
+//! through its published end with an acquire load.
+
+mod append;
+mod load;
+mod offsets;
+mod retention;
+pub(crate) mod segments;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use silt_segment::log::{Segment, SegmentReader};
+
+pub use append::LogAppendInfo;
+pub(crate) use load::LoadContext;
+pub use offsets::{ListedOffset, OffsetSpec};
+pub use retention::RetentionReport;
+pub(crate) use retention::Rules;
+
+use crate::config::TopicConfig;
+use crate::error::{EngineError, Result};
+use crate::fetch::Fetch;
+use crate::sync::{lock, read, write};
+use segments::{ClosedSegment, SegmentCache};
+
+/// One partition of a topic: a directory `<topic>-<partition>` of segments.
+///
+/// Obtained from [`Engine::log`](crate::Engine::log); cheap to clone as an `Arc`, usable
+/// from any thread.
+pub struct Log {
+    topic: Arc<str>,
+    partition: u32,
+    dir: Arc<Path>,
+    config: RwLock<Arc<TopicConfig>>,
+    cache: Arc<SegmentCache>,
+    writer: Mutex<Writer>,
+    view: RwLock<View>,
+    log_start: AtomicI64,
+    /// Every offset below this is durable (Kafka's recovery point).
+    recovery_point: AtomicI64,
+    /// Serializes syncs, so concurrent `flush_up_to` callers share one (group commit).
+    flush_lock: Mutex<()>,
+    syncs: AtomicU64,
+    /// Wall-clock ms of the oldest append not yet synced; `i64::MAX` when all are synced.
+    unflushed_since_ms: AtomicI64,
+    closed: AtomicBool,
+}
+
+/// The writer's state, behind the writer mutex.
+struct Writer {
+    /// The active segment, `None` until an append or a read first needs it.
+    active: Option<Segment>,
+    /// Base offset of the last segment (the active one once opened); `None` while the log has
+    /// no segment at all.
+    last_base: Option<i64>,
+    /// Batches restamped for `LogAppendTime`, reused from append to append.
+    scratch: Vec<u8>,
+    unflushed_messages: i64,
+}
+
+/// What readers see: closed segments in offset order, then the active one.
+#[derive(Default)]
+struct View {
+    closed: Vec<Arc<ClosedSegment>>,
+    active: Option<SegmentReader>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("log_start", &self.log_start_offset())
+            .field("recovery_point", &self.recovery_point())
+            .finish()
+    }
+}
+
+impl Log {
+    /// The topic this partition belongs to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition number.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The topic's effective configuration as this log uses it.
+    pub fn config(&self) -> Arc<TopicConfig> {
+        Arc::clone(&read(&self.config))
+    }
+
+    pub(crate) fn set_config(&self, config: Arc<TopicConfig>) {
+        *write(&self.config) = config;
+    }
+
+    /// First offset that can be read (Kafka's log start offset).
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// Offset the next record will get (Kafka's log end offset). Opens the active segment if
+    /// nothing has yet.
+    pub fn log_end_offset(&self) -> Result<i64> {
+        let log_start = self.log_start_offset();
+        Ok(self.active_reader()?.map_or(log_start, |a| a.next_offset()))
+    }
+
+    /// Every offset below this one is durable on disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    /// Syncs performed by this log (flushes that found something to sync), for tests of group
+    /// commit.
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        let last = lock(&self.writer).last_base.is_some();
+        read(&self.view).closed.len() + usize::from(last)
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> Result<u64> {
+        let active = self.active_reader()?.map_or(0, |a| u64::from(a.size()));
+        let view = read(&self.view);
+        Ok(view.closed.iter().map(|s| s.size_bytes()).sum::<u64>() + active)
+    }
+
+    /// Base offsets of every segment, oldest first (the active one last).
+    pub fn segment_base_offsets(&self) -> Result<Vec<i64>> {
+        let active = self.active_reader()?;
+        let view = read(&self.view);
+        let mut bases: Vec<i64> = view.closed.iter().map(|s| s.base_offset()).collect();
+        bases.extend(active.map(|a| a.base_offset()));
+        Ok(bases)
+    }
+
+    /// Closed segments of this log that are mapped right now.
+    pub fn mapped_closed_segments(&self) -> usize {
+        read(&self.view)
+            .closed
+            .iter()
+            .filter(|s| s.is_mapped())
+            .count()
+    }
+
+    /// Reads whole batches from `offset`, borrowed from the segment's map: at most
+    /// `max_bytes`, but always the whole first batch. Fails with
+    /// [`EngineError::OffsetOutOfRange`] below the log start or above the log end; at the
+    /// log end the fetch is empty.
+    pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<Fetch> {
+        let active = self.active_reader()?;
+        let log_start = self.log_start_offset();
+        let log_end = active.as_ref().map_or(log_start, |a| a.next_offset());
+        if offset < log_start || offset > log_end {
+            return Err(self.out_of_range(offset, log_start, log_end));
+        }
+        let Some(active) = active.filter(|_| offset < log_end) else {
+            return Ok(Fetch::empty(offset, log_start, log_end));
+        };
+        let config = self.config().segment_config();
+        let mut after: Option<i64> = None;
+        loop {
+            let reader = match self.segment_for(offset, after, active.base_offset()) {
+                Some(Located::Closed(segment)) => segment.reader(&config, &self.cache)?,
+                Some(Located::Active) => active.clone(),
+                None => {
+                    // Retention removed the segment after the bounds were read.
+                    let log_start = self.log_start_offset();
+                    return Err(self.out_of_range(offset, log_start, log_end));
+                }
+            };
+            if let Some(slice) = reader.read(offset, max_bytes)? {
+                let range = (slice.position, slice.bytes.len() as u32, slice.next_offset);
+                return Ok(Fetch::new(reader, range, offset, log_start, log_end));
+            }
+            if reader.base_offset() == active.base_offset() {
+                return Ok(Fetch::empty(offset, log_start, log_end));
+            }
+            after = Some(reader.base_offset());
+        }
+    }
+
+    /// The segment holding `offset` (or, with `after`, the first one after the segment based
+    /// at `after`). `None` when `offset` lies below every segment.
+    fn segment_for(&self, offset: i64, after: Option<i64>, active_base: i64) -> Option<Located> {
+        let view = read(&self.view);
+        let index = match after {
+            None if offset >= active_base => return Some(Located::Active),
+            None => view
+                .closed
+                .partition_point(|s| s.base_offset() <= offset)
+                .checked_sub(1)?,
+            Some(base) => view.closed.partition_point(|s| s.base_offset() <= base),
+        };
+        match view.closed.get(index) {
+            Some(segment) => Some(Located::Closed(Arc::clone(segment))),
+            None => Some(Located::Active),
+        }
+    }
+
+    /// The reader of the last segment: the active segment's, or (before the first append
+    /// since opening) a read-only mapping of the last segment on disk, so reading never
+    /// preallocates. `None` when the log has no segment at all.
+    pub(crate) fn active_reader(&self) -> Result<Option<SegmentReader>> {
+        if let Some(reader) = read(&self.view).active.as_ref() {
+            return Ok(Some(reader.clone()));
+        }
+        let mut writer = lock(&self.writer);
+        self.map_last_segment(&mut writer)?;
+        Ok(read(&self.view).active.clone())
+    }
+
+    fn out_of_range(&self, offset: i64, log_start: i64, log_end: i64) -> EngineError {
+        EngineError::OffsetOutOfRange {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            offset,
+            log_start,
+            log_end,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(EngineError::Closed);
+        }
+        Ok(())
+    }
+}
+
+enum Located {
+    Closed(Arc<ClosedSegment>),
+    Active,
+}
+
+/// Current wall-clock time in ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,159 @@
+//! Closed segments, mapped on demand, and the engine-wide cache that bounds how many stay
+//! mapped.
+//!
+//! A log may hold thousands of closed segments; keeping each mapped would make the number of
+//! mappings grow with the data. A [`ClosedSegment`] therefore starts unmapped and maps itself
+//! the first time a read needs it. The [`SegmentCache`] keeps at most `silt.max.open.segments`
+//! of them mapped, evicting by CLOCK (second chance): a hit only sets a flag, so reads take no
+//! shared lock; the cache's lock is taken only when a segment is mapped. An evicted segment
+//! drops the cache's reference to its reader; fetches that still hold a reader keep its map
+//! alive until they finish.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use silt_segment::log::{OpenMode, SealedOpen, Segment, SegmentConfig, SegmentReader};
+
+use crate::error::Result;
+use crate::sync::lock;
+
+/// A segment that no longer takes appends: its base offset, size, and its reader once mapped.
+pub(crate) struct ClosedSegment {
+    base_offset: i64,
+    dir: Arc<Path>,
+    /// Size of the `.log` file in bytes.
+    size_bytes: u64,
+    slot: Mutex<Option<SegmentReader>>,
+    referenced: AtomicBool,
+}
+
+impl std::fmt::Debug for ClosedSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosedSegment")
+            .field("base_offset", &self.base_offset)
+            .field("size_bytes", &self.size_bytes)
+            .finish()
+    }
+}
+
+impl ClosedSegment {
+    /// A closed segment found on disk, not yet mapped.
+    pub(crate) fn unmapped(dir: Arc<Path>, base_offset: i64, size_bytes: u64) -> Arc<Self> {
+        Arc::new(ClosedSegment {
+            base_offset,
+            dir,
+            size_bytes,
+            slot: Mutex::new(None),
+            referenced: AtomicBool::new(false),
+        })
+    }
+
+    /// A segment that just rolled: its reader is already mapped, so it enters the cache.
+    pub(crate) fn rolled(dir: Arc<Path>, reader: SegmentReader, cache: &SegmentCache) -> Arc<Self> {
+        let segment = Arc::new(ClosedSegment {
+            base_offset: reader.base_offset(),
+            dir,
+            size_bytes: u64::from(reader.size()),
+            slot: Mutex::new(Some(reader)),
+            referenced: AtomicBool::new(true),
+        });
+        cache.admit(&segment);
+        segment
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Path of one of the segment's files.
+    pub(crate) fn file(&self, suffix: &str) -> PathBuf {
+        silt_segment::log::segment_file(&self.dir, self.base_offset, suffix)
+    }
+
+    /// Whether the segment is mapped right now.
+    pub(crate) fn is_mapped(&self) -> bool {
+        lock(&self.slot).is_some()
+    }
+
+    /// The segment's reader, mapping it first if it is not mapped. A segment whose files fail
+    /// the cheap checks is recovered (its indexes rebuilt) before it is read.
+    pub(crate) fn reader(
+        self: &Arc<Self>,
+        config: &SegmentConfig,
+        cache: &SegmentCache,
+    ) -> Result<SegmentReader> {
+        self.referenced.store(true, Ordering::Relaxed);
+        let mut slot = lock(&self.slot);
+        if let Some(reader) = slot.as_ref() {
+            return Ok(reader.clone());
+        }
+        let reader = match SegmentReader::open_sealed(&self.dir, self.base_offset, config)? {
+            SealedOpen::Trusted(reader) => reader,
+            SealedOpen::NeedsRecovery(_) => {
+                let (segment, _report) =
+                    Segment::open(&self.dir, self.base_offset, config, OpenMode::Sealed)?;
+                segment.reader()
+            }
+        };
+        *slot = Some(reader.clone());
+        drop(slot);
+        cache.admit(self);
+        Ok(reader)
+    }
+
+    /// Drops the cache's reference to the map (readers elsewhere keep theirs).
+    fn unmap(&self) {
+        lock(&self.slot).take();
+    }
+}
+
+/// The engine-wide bound on mapped closed segments (CLOCK eviction).
+#[derive(Debug)]
+pub(crate) struct SegmentCache {
+    capacity: usize,
+    ring: Mutex<VecDeque<Weak<ClosedSegment>>>,
+}
+
+impl SegmentCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SegmentCache {
+            capacity: capacity.max(1),
+            ring: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Registers a newly mapped segment and evicts until at most `capacity` stay mapped.
+    fn admit(&self, segment: &Arc<ClosedSegment>) {
+        let mut ring = lock(&self.ring);
+        ring.push_back(Arc::downgrade(segment));
+        // Each entry is looked at most twice (once to clear its flag, once to evict it).
+        let mut budget = ring.len() * 2 + 1;
+        while ring.len() > self.capacity && budget > 0 {
+            budget -= 1;
+            let Some(weak) = ring.pop_front() else { break };
+            let Some(candidate) = weak.upgrade() else {
+                continue; // the segment was deleted: its slot went with it
+            };
+            if candidate.referenced.swap(false, Ordering::Relaxed) {
+                ring.push_back(weak);
+            } else {
+                candidate.unmap();
+            }
+        }
+    }
+
+    /// Segments the cache holds mapped now (deleted ones not counted).
+    pub(crate) fn mapped(&self) -> usize {
+        lock(&self.ring)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|s| s.is_mapped())
+            .count()
+    }
+}
