@@ -119,6 +119,19 @@ pub enum EngineError {
         /// The limit.
         max: u32,
     },
+    /// A batch whose CRC holds but whose records a producer could not have written: a
+    /// record count that is not lastOffsetDelta + 1, or offset deltas that are not 0, 1, 2, ….
+    #[error("invalid batch at position {position} of the append to {topic}-{partition}: {reason}")]
+    InvalidBatch {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Position of the batch in the appended bytes.
+        position: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A metadata or checkpoint file that cannot be parsed.
     #[error("corrupt metadata file {path} (line {line}): {reason}")]
     CorruptMetadata {

@@ -3,7 +3,6 @@
 //! splitting of the text files silt writes (checkpoints, topic metadata). The formats
 //! and the crash argument are in `docs/FORMAT.md`, "Engine files".
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,12 +32,14 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// `path` with [`TMP_SUFFIX`] appended: the same directory, so the rename never
-/// crosses file systems and is atomic.
+/// The temporary file `write_atomic` writes before renaming it over `path`: in the same
+/// directory (so the rename never crosses file systems and is atomic), named
+/// `.<crc32c of the file name, 8 hex digits>.tmp`. A fixed-length name, because a file
+/// name may already be near the 255-byte limit (a 249-character topic's metadata file).
 pub(crate) fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(TMP_SUFFIX);
-    PathBuf::from(name)
+    let name = path.file_name().unwrap_or_default().as_encoded_bytes();
+    let tmp = format!(".{:08x}{TMP_SUFFIX}", crc32c::crc32c(name));
+    parent_dir(path).join(tmp)
 }
 
 /// Replaces `path` with `bytes` so that a crash at any point leaves either the old file
@@ -208,6 +209,7 @@ pub(crate) fn check_topic_name(name: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn write_atomic_creates_replaces_and_leaves_no_tmp() {

@@ -19,8 +19,9 @@ use crate::fsutil::{
 /// for a partition directory: those are named `<topic>-<digits>`.
 pub(crate) const TOPICS_DIR: &str = "__silt_topics";
 
-/// Extension of a topic metadata file: `<topic>.properties`.
-const EXTENSION: &str = ".properties";
+/// Extension of a topic metadata file: `<topic>.topic`. Short enough that the longest
+/// valid topic name (249 characters) still makes a file name within the 255-byte limit.
+const EXTENSION: &str = ".topic";
 
 /// First line of every topic metadata file.
 const HEADER: &str = "# silt topic metadata";
@@ -82,14 +83,14 @@ impl MetadataDir {
         Ok(MetadataDir { dir })
     }
 
-    /// The metadata file of topic `name`: `__silt_topics/<name>.properties`. `name` must
+    /// The metadata file of topic `name`: `__silt_topics/<name>.topic`. `name` must
     /// be a valid topic name for the path to stay inside the directory.
     pub(crate) fn path_of(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}{EXTENSION}"))
     }
 
     /// Reads and checks every topic's metadata, sorted by name. Temporary files are
-    /// skipped; any other file that is not a well-formed `<topic>.properties` is
+    /// skipped; any other file that is not a well-formed `<topic>.topic` is
     /// `CorruptMetadata`, since the directory belongs to silt and a stray file means
     /// something or someone else wrote there.
     pub(crate) fn load_all(&self) -> Result<Vec<TopicMetadata>> {
@@ -107,9 +108,7 @@ impl MetadataDir {
             let name = file_name
                 .to_str()
                 .and_then(|f| f.strip_suffix(EXTENSION))
-                .ok_or_else(|| {
-                    corrupt(&path, 0, "not a topic metadata file (<topic>.properties)")
-                })?;
+                .ok_or_else(|| corrupt(&path, 0, "not a topic metadata file (<topic>.topic)"))?;
             // A file removed since the listing is a topic deleted meanwhile: skip it.
             if let Some(bytes) = read_bounded(&path, MAX_METADATA_BYTES)? {
                 topics.push(parse(&path, name, &bytes)?);
@@ -199,7 +198,7 @@ fn render(meta: &TopicMetadata) -> String {
     text
 }
 
-/// Parses and checks the file `path` of topic `file_name` (its name less `.properties`).
+/// Parses and checks the file `path` of topic `file_name` (its name less `.topic`).
 fn parse(path: &Path, file_name: &str, bytes: &[u8]) -> Result<TopicMetadata> {
     let body = check_crc(path, bytes)?;
     let lines = split_lines(path, body)?;

@@ -269,7 +269,13 @@ impl Engine {
             overrides: topic.configs,
         };
         let logs = self.create_partitions(&meta, &config, 0..meta.partitions)?;
-        inner.meta.write(&meta)?;
+        if let Err(e) = inner.meta.write(&meta) {
+            // Not committed: take the new directories away again (the next open would).
+            for log in &logs {
+                let _ = remove_dir_all_durable(log.dir());
+            }
+            return Err(e);
+        }
         write(&inner.topics).insert(meta.name.clone(), Arc::new(Topic { meta, config, logs }));
         Ok(())
     }

@@ -62,7 +62,7 @@ fn roll_fails_on_a_full_disk_and_recovers_when_space_returns() {
         next as i64
     );
 
-    set_file_size_limit(libc::RLIM_INFINITY as u64);
+    set_file_size_limit(libc::RLIM_INFINITY);
     let info = engine.append("t", 0, &common::batch(next, 100)).unwrap();
     assert_eq!(
         info.first_offset, next as i64,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use silt_segment::batch::{set_log_append_time, Batch, Batches, TimestampType};
+use silt_segment::batch::{set_log_append_time, Batch, Batches, DecompressBuffer, TimestampType};
 use silt_segment::log::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 use super::segments::ClosedSegment;
@@ -50,8 +50,8 @@ impl Log {
     pub fn append(&self, batches: &[u8]) -> Result<LogAppendInfo> {
         self.check_open()?;
         let config = self.config();
-        let mut checked = self.check_batches(batches, &config)?;
         let mut writer = lock(&self.writer);
+        let mut checked = self.check_batches(batches, &config, &mut writer.decompress)?;
         self.ensure_active(&mut writer)?;
         let now = now_ms();
         let mut scratch = std::mem::take(&mut writer.scratch);
@@ -86,19 +86,26 @@ impl Log {
         })
     }
 
-    /// Checks every batch: header, CRC, and size against `max.message.bytes` and
-    /// `segment.bytes`.
-    fn check_batches(&self, batches: &[u8], config: &TopicConfig) -> Result<Checked> {
+    /// Checks every batch as Kafka's broker does before it assigns offsets: header, CRC,
+    /// size against `max.message.bytes` and `segment.bytes`, a record count of
+    /// lastOffsetDelta + 1, and every record well-formed with offset deltas 0, 1, 2, ….
+    /// Compressed batches are decompressed into `buffer` to be walked.
+    fn check_batches(
+        &self,
+        batches: &[u8],
+        config: &TopicConfig,
+        buffer: &mut DecompressBuffer,
+    ) -> Result<Checked> {
         let mut checked = Checked {
             records: 0,
             span: 0,
             batches: 0,
             max_timestamp: -1,
         };
+        let max = config.max_message_bytes.min(config.segment_bytes);
         for batch in Batches::new(batches, 0) {
             let batch = batch?;
             batch.validate()?;
-            let max = config.max_message_bytes.min(config.segment_bytes);
             if batch.size() > max as usize {
                 return Err(EngineError::RecordTooLarge {
                     topic: self.topic.to_string(),
@@ -107,6 +114,7 @@ impl Log {
                     max,
                 });
             }
+            self.check_records(&batch, buffer)?;
             checked.records += i64::from(batch.records_count());
             checked.span += batch.last_offset() - batch.base_offset() + 1;
             checked.batches += 1;
@@ -116,6 +124,26 @@ impl Log {
             return Err(silt_segment::SegmentError::EmptyAppend.into());
         }
         Ok(checked)
+    }
+
+    /// Walks a batch's records: each must parse, and the i-th must have offset delta i.
+    fn check_records(&self, batch: &Batch<'_>, buffer: &mut DecompressBuffer) -> Result<()> {
+        let invalid = |reason| EngineError::InvalidBatch {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            position: batch.position(),
+            reason,
+        };
+        let span = batch.last_offset() - batch.base_offset() + 1;
+        if i64::from(batch.records_count()) != span {
+            return Err(invalid("its record count is not lastOffsetDelta + 1"));
+        }
+        for (expected, record) in (batch.base_offset()..).zip(batch.records(buffer)?) {
+            if record?.offset != expected {
+                return Err(invalid("its records' offset deltas are not 0, 1, 2, ..."));
+            }
+        }
+        Ok(())
     }
 
     /// Appends checked batches, rolling first if needed. Batches that together exceed a

@@ -85,6 +85,7 @@ impl Log {
                 active: None,
                 last_base,
                 scratch: Vec::new(),
+                decompress: silt_segment::batch::DecompressBuffer::new(),
                 unflushed_messages: 0,
             }),
             view: RwLock::new(View {

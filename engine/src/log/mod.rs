@@ -61,6 +61,8 @@ struct Writer {
     last_base: Option<i64>,
     /// Batches restamped for `LogAppendTime`, reused from append to append.
     scratch: Vec<u8>,
+    /// Where compressed batches are decompressed to be checked, reused likewise.
+    decompress: silt_segment::batch::DecompressBuffer,
     unflushed_messages: i64,
 }
 

@@ -71,9 +71,20 @@ impl Log {
             {
                 continue;
             }
-            // The time index gives a lower bound on the offset; never start below the log start.
+            // The time index's last entry at or below the timestamp names the batch where
+            // the segment's max timestamp first reached that entry's value: no earlier batch
+            // holds a record as late as `timestamp`, so the scan may start at that batch.
             let from = reader.time_index_lookup(timestamp).offset.max(log_start);
-            let found = scan(&reader, from, &mut buffer, |ts| ts >= timestamp)?;
+            let mut found = None;
+            for_each_record(&reader, from, log_start, &mut buffer, |offset, ts| {
+                if ts >= timestamp {
+                    found = Some(ListedOffset {
+                        offset,
+                        timestamp: ts,
+                    });
+                }
+                found.is_none()
+            })?;
             if found.is_some() {
                 return Ok(found);
             }
@@ -83,50 +94,86 @@ impl Log {
 
     fn offset_of_max_timestamp(&self) -> Result<Option<ListedOffset>> {
         let log_start = self.log_start_offset();
-        let mut best: Option<(i64, SegmentReader)> = None;
+        let mut buffer = DecompressBuffer::new();
+        let mut best: Option<(ListedOffset, SegmentReader)> = None;
         for reader in self.readers()? {
-            if reader.next_offset() <= log_start {
+            let Some(max) = reader
+                .max_timestamp()
+                .filter(|_| reader.next_offset() > log_start)
+            else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_some_and(|(b, _)| max.timestamp <= b.timestamp)
+            {
                 continue;
             }
-            if let Some(max) = reader.max_timestamp() {
-                if best.as_ref().is_none_or(|(t, _)| max.timestamp > *t) {
-                    best = Some((max.timestamp, reader));
-                }
+            let candidate = if reader.base_offset() >= log_start {
+                // The recorded offset is in the batch where the max was first reached.
+                Some(ListedOffset {
+                    offset: max.offset,
+                    timestamp: max.timestamp,
+                })
+            } else {
+                // Partly below the log start: the recorded max may be a deleted record.
+                let mut found: Option<ListedOffset> = None;
+                for_each_record(&reader, log_start, log_start, &mut buffer, |offset, ts| {
+                    if found.is_none_or(|f| ts > f.timestamp) {
+                        found = Some(ListedOffset {
+                            offset,
+                            timestamp: ts,
+                        });
+                    }
+                    true
+                })?;
+                found
+            };
+            if let Some(c) =
+                candidate.filter(|c| best.as_ref().is_none_or(|(b, _)| c.timestamp > b.timestamp))
+            {
+                best = Some((c, reader));
             }
         }
         let Some((max, reader)) = best else {
             return Ok(None);
         };
-        let mut buffer = DecompressBuffer::new();
-        scan(&reader, log_start, &mut buffer, |ts| ts >= max)
+        // The first record holding the max, from the batch the candidate points into.
+        let mut found = None;
+        for_each_record(&reader, max.offset, log_start, &mut buffer, |offset, ts| {
+            if ts == max.timestamp {
+                found = Some(ListedOffset {
+                    offset,
+                    timestamp: ts,
+                });
+            }
+            found.is_none()
+        })?;
+        Ok(found.or(Some(max)))
     }
 }
 
-/// The first record at or after offset `from` in `reader` whose timestamp satisfies `wanted`.
-fn scan(
+/// Calls `f(offset, timestamp)` for every record of `reader` at or after `min_offset`, from
+/// the batch holding offset `from` on, until `f` returns false.
+fn for_each_record(
     reader: &SegmentReader,
     from: i64,
+    min_offset: i64,
     buffer: &mut DecompressBuffer,
-    wanted: impl Fn(i64) -> bool,
-) -> Result<Option<ListedOffset>> {
+    mut f: impl FnMut(i64, i64) -> bool,
+) -> Result<()> {
     let Some((position, _)) = reader.locate(from)? else {
-        return Ok(None);
+        return Ok(());
     };
     let bytes = reader.bytes().get(position as usize..).unwrap_or_default();
     for batch in Batches::new(bytes, u64::from(position)) {
         let batch = batch?;
-        if !wanted(batch.max_timestamp()) {
-            continue;
-        }
         for record in batch.records(buffer)? {
             let record = record?;
-            if record.offset >= from && wanted(record.timestamp) {
-                return Ok(Some(ListedOffset {
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                }));
+            if record.offset >= min_offset && !f(record.offset, record.timestamp) {
+                return Ok(());
             }
         }
     }
-    Ok(None)
+    Ok(())
 }

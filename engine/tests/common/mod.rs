@@ -100,3 +100,42 @@ pub fn crash_image(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A deterministic xorshift64 generator (no `rand` dependency).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it held. A bounded
+/// wait on a condition, never a sleep hoping a race resolves.
+pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The values of every record of a partition, in offset order.
+pub fn values(engine: &Engine, topic: &str, partition: u32) -> Vec<String> {
+    read_all(engine, topic, partition, 0)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
