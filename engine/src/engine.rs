@@ -328,3 +328,58 @@ impl Drop for Inner {
         let _ = self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewTopic;
+    use silt_segment::batch::{BatchBuilder, BatchConfig};
+
+    fn batch(n: usize) -> Vec<u8> {
+        let mut builder = BatchBuilder::new(BatchConfig::default());
+        for i in 0..n {
+            let value = format!("value-{i:04}");
+            builder
+                .append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
+                .unwrap();
+        }
+        builder.finish().unwrap()
+    }
+
+    /// The background task's bound: one retention pass deletes at most `budget` segments,
+    /// across partitions, however many are due.
+    #[test]
+    fn a_retention_pass_deletes_at_most_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig {
+            retention_check_interval_ms: 3_600_000,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(dir.path(), config).unwrap();
+        let topic = NewTopic::new("t", 2)
+            .config("segment.bytes", "4096")
+            .config("retention.bytes", "0");
+        engine.create_topic(topic).unwrap();
+        for partition in 0..2 {
+            let log = engine.log("t", partition).unwrap();
+            while log.segment_count() < 6 {
+                log.append(&batch(20)).unwrap();
+            }
+        }
+        let closed = |engine: &Engine| -> usize {
+            (0..2)
+                .map(|p| engine.log("t", p).unwrap().segment_count() - 1)
+                .sum()
+        };
+        assert_eq!(closed(&engine), 10);
+        assert_eq!(engine.inner.retention_pass(1).unwrap().segments_deleted, 1);
+        assert_eq!(closed(&engine), 9);
+        assert_eq!(engine.inner.retention_pass(3).unwrap().segments_deleted, 3);
+        assert_eq!(closed(&engine), 6);
+        assert_eq!(
+            engine.inner.retention_pass(100).unwrap().segments_deleted,
+            6
+        );
+        assert_eq!(closed(&engine), 0, "everything but the active segments");
+    }
+}
