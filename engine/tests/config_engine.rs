@@ -1,6 +1,8 @@
 //! `EngineConfig`: the engine's own keys, Kafka's broker-level defaults for topic settings,
 //! `from_map` precedence, and the typed builder.
 
+mod common;
+
 use std::collections::HashMap;
 
 use silt_engine::{CleanupPolicy, EngineConfig, EngineError, TopicConfig};
@@ -8,33 +10,10 @@ use silt_segment::batch::TimestampType;
 
 const INT: i64 = i32::MAX as i64;
 
-/// The `InvalidConfig` fields of `err`; panics on any other error.
-fn invalid(err: EngineError) -> (String, String, String) {
-    match err {
-        EngineError::InvalidConfig {
-            key,
-            value,
-            expected,
-        } => (key, value, expected),
-        other => panic!("expected InvalidConfig, got {other:?}"),
-    }
-}
-
-/// Sets `key` to `value` on a default config, expecting an `InvalidConfig` naming `key` and
-/// `value`; the config must be unchanged. Returns what the error says is expected.
+/// Sets `key` to `value` on a default config, expecting an `InvalidConfig` naming both;
+/// returns what the error says is expected.
 fn assert_refused(key: &str, value: &str) -> String {
-    let mut config = EngineConfig::default();
-    let err = config.set(key, value).unwrap_err();
-    let shown = err.to_string();
-    let (got_key, got_value, expected) = invalid(err);
-    assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
-    assert!(shown.contains(key), "{shown}");
-    assert_eq!(
-        config,
-        EngineConfig::default(),
-        "a refused set changed the config"
-    );
-    expected
+    common::assert_refused(key, value, EngineConfig::set)
 }
 
 #[test]
@@ -326,13 +305,13 @@ fn from_map_reports_bad_entries_and_conflicts() {
     let err = EngineConfig::from_map([("num.partitions", "2"), ("bogus", "1")]).unwrap_err();
     assert!(matches!(err, EngineError::UnknownConfig { key } if key == "bogus"));
     let err = EngineConfig::from_map([("num.partitions", "0")]).unwrap_err();
-    assert_eq!(invalid(err).0, "num.partitions");
+    assert_eq!(common::invalid(err).0, "num.partitions");
     let err = EngineConfig::from_map([
         ("log.cleaner.min.compaction.lag.ms", "100"),
         ("log.cleaner.max.compaction.lag.ms", "50"),
     ])
     .unwrap_err();
-    assert_eq!(invalid(err).0, "min.compaction.lag.ms");
+    assert_eq!(common::invalid(err).0, "min.compaction.lag.ms");
 }
 
 #[test]
@@ -425,7 +404,7 @@ fn builder_validates_every_field() {
         ),
     ];
     for (builder, key, value) in cases {
-        let (got_key, got_value, _) = invalid(builder.build().unwrap_err());
+        let (got_key, got_value, _) = common::invalid(builder.build().unwrap_err());
         assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
     }
 }

@@ -1,6 +1,8 @@
 //! `TopicConfig`: Kafka's topic-level keys, their defaults and ranges, parsing, rendering,
 //! overrides and the typed builder.
 
+mod common;
+
 use proptest::prelude::*;
 use silt_engine::{CleanupPolicy, EngineError, TopicConfig};
 use silt_segment::batch::TimestampType;
@@ -50,33 +52,10 @@ fn int_keys() -> Vec<IntKey> {
     ]
 }
 
-/// The `InvalidConfig` fields of `err`; panics on any other error.
-fn invalid(err: EngineError) -> (String, String, String) {
-    match err {
-        EngineError::InvalidConfig {
-            key,
-            value,
-            expected,
-        } => (key, value, expected),
-        other => panic!("expected InvalidConfig, got {other:?}"),
-    }
-}
-
-/// Sets `key` to `value` on a default config, expecting an `InvalidConfig` for `key` and
-/// `value` whose Display names both; the config must be unchanged.
+/// Sets `key` to `value` on a default config, expecting an `InvalidConfig` naming both;
+/// returns what the error says is expected.
 fn assert_refused(key: &str, value: &str) -> String {
-    let mut config = TopicConfig::default();
-    let err = config.set(key, value).unwrap_err();
-    let shown = err.to_string();
-    let (got_key, got_value, expected) = invalid(err);
-    assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
-    assert!(shown.contains(key), "{shown}");
-    assert_eq!(
-        config,
-        TopicConfig::default(),
-        "a refused set changed the config"
-    );
-    expected
+    common::assert_refused(key, value, TopicConfig::set)
 }
 
 #[test]
@@ -362,7 +341,7 @@ fn with_overrides_is_all_or_nothing() {
     let err = base
         .with_overrides([("retention.ms", "1000"), ("segment.bytes", "1")])
         .unwrap_err();
-    assert_eq!(invalid(err).0, "segment.bytes");
+    assert_eq!(common::invalid(err).0, "segment.bytes");
     let err = base
         .with_overrides([("retention.ms", "1000"), ("no.such.key", "1")])
         .unwrap_err();
@@ -393,7 +372,7 @@ fn compaction_lags_are_checked_against_each_other_once_all_are_set() {
             ("max.compaction.lag.ms", "10"),
         ])
         .unwrap_err();
-    let (key, value, expected) = invalid(err);
+    let (key, value, expected) = common::invalid(err);
     assert_eq!(
         (key.as_str(), value.as_str()),
         ("min.compaction.lag.ms", "11")
@@ -474,7 +453,7 @@ fn builder_validates_every_field() {
         ),
     ];
     for (builder, key, value) in cases {
-        let (got_key, got_value, _) = invalid(builder.build().unwrap_err());
+        let (got_key, got_value, _) = common::invalid(builder.build().unwrap_err());
         assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
     }
 }

@@ -47,23 +47,23 @@ impl Log {
         }
     }
 
-    /// Every segment's reader, oldest first (maps closed segments as needed).
-    fn readers(&self) -> Result<Vec<SegmentReader>> {
+    /// Every segment's reader, oldest first. Closed segments are mapped only as the
+    /// iteration reaches them, so a lookup that stops early maps no more than it read.
+    fn readers(&self) -> Result<impl Iterator<Item = Result<SegmentReader>> + '_> {
         let active = self.active_reader()?;
         let closed: Vec<_> = read(&self.view).closed.iter().map(Arc::clone).collect();
         let config = self.config().segment_config();
-        let mut readers = Vec::with_capacity(closed.len() + 1);
-        for segment in &closed {
-            readers.push(segment.reader(&config, &self.cache)?);
-        }
-        readers.extend(active);
-        Ok(readers)
+        Ok(closed
+            .into_iter()
+            .map(move |segment| segment.reader(&config, &self.cache))
+            .chain(active.map(Ok)))
     }
 
     fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<ListedOffset>> {
         let log_start = self.log_start_offset();
         let mut buffer = DecompressBuffer::new();
         for reader in self.readers()? {
+            let reader = reader?;
             if reader.next_offset() <= log_start
                 || reader
                     .max_timestamp()
@@ -97,6 +97,7 @@ impl Log {
         let mut buffer = DecompressBuffer::new();
         let mut best: Option<(ListedOffset, SegmentReader)> = None;
         for reader in self.readers()? {
+            let reader = reader?;
             let Some(max) = reader
                 .max_timestamp()
                 .filter(|_| reader.next_offset() > log_start)

@@ -139,3 +139,33 @@ pub fn values(engine: &Engine, topic: &str, partition: u32) -> Vec<String> {
         .map(|(_, v)| v)
         .collect()
 }
+
+/// The `InvalidConfig` fields of `err`; panics on any other error.
+pub fn invalid(err: silt_engine::EngineError) -> (String, String, String) {
+    match err {
+        silt_engine::EngineError::InvalidConfig {
+            key,
+            value,
+            expected,
+        } => (key, value, expected),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+/// Calls `set(config, key, value)` on a default config, expecting an `InvalidConfig` for
+/// `key` and `value` whose Display names the key; the config must be unchanged. Returns
+/// what the error says is expected.
+pub fn assert_refused<C: Default + PartialEq + std::fmt::Debug>(
+    key: &str,
+    value: &str,
+    set: impl FnOnce(&mut C, &str, &str) -> silt_engine::Result<()>,
+) -> String {
+    let mut config = C::default();
+    let err = set(&mut config, key, value).unwrap_err();
+    let shown = err.to_string();
+    let (got_key, got_value, expected) = invalid(err);
+    assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
+    assert!(shown.contains(key), "{shown}");
+    assert_eq!(config, C::default(), "a refused set changed the config");
+    expected
+}
