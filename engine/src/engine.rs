@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::background::Background;
@@ -15,6 +15,7 @@ use crate::fsutil::sync_dir;
 use crate::log::segments::SegmentCache;
 use crate::log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
 use crate::metadata::MetadataDir;
+use crate::producer::ProducerIdBlock;
 use crate::sync::{lock, read};
 use crate::topic::Topic;
 
@@ -74,6 +75,11 @@ pub(crate) struct Inner {
     pub(crate) background_error: Mutex<Option<EngineError>>,
     closed: AtomicBool,
     open_report: OpenReport,
+    /// Bumped whenever a topic is created, deleted or altered, so producers know to look
+    /// their cached topics up again.
+    pub(crate) topics_version: AtomicU64,
+    /// Producer ids handed out to idempotent producers, from blocks persisted ahead of use.
+    pub(crate) producer_ids: Mutex<ProducerIdBlock>,
 }
 
 /// What [`Engine::open`] found.
@@ -135,6 +141,8 @@ impl Engine {
             background_error: Mutex::new(None),
             closed: AtomicBool::new(false),
             open_report,
+            topics_version: AtomicU64::new(0),
+            producer_ids: Mutex::new(ProducerIdBlock::default()),
         });
         crate::topic::remove_stray_partitions(&inner)?;
         if !clean {
@@ -247,6 +255,11 @@ impl Engine {
 }
 
 impl Inner {
+    /// Records that the set of topics (or a topic's partitions or config) changed.
+    pub(crate) fn topics_changed(&self) {
+        self.topics_version.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(EngineError::Closed);

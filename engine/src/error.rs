@@ -105,19 +105,20 @@ pub enum EngineError {
         /// The log end offset.
         log_end: i64,
     },
-    /// A batch larger than the topic's `max.message.bytes`.
-    #[error(
-        "batch of {size} bytes for {topic}-{partition} is larger than max.message.bytes {max}"
-    )]
+    /// A batch (or, from a producer, a record) larger than a limit: the topic's
+    /// `max.message.bytes`, or the producer's `max.request.size` or `buffer.memory`.
+    #[error("{size} bytes for {topic}-{partition} are more than {limit} allows ({max})")]
     RecordTooLarge {
         /// The topic.
         topic: String,
         /// The partition.
         partition: u32,
-        /// Size of the batch.
+        /// Size of the batch (or of the record with a batch header).
         size: usize,
         /// The limit.
         max: u32,
+        /// The setting that sets it.
+        limit: &'static str,
     },
     /// A batch whose CRC holds but whose records a producer could not have written: a
     /// record count that is not lastOffsetDelta + 1, or offset deltas that are not 0, 1, 2, ….
@@ -145,6 +146,40 @@ pub enum EngineError {
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,
+    /// A send on a producer after `close()`.
+    #[error("the producer is closed")]
+    ProducerClosed,
+    /// `send` waited `max.block.ms` for `buffer.memory` to free up (Kafka's
+    /// `TimeoutException: Failed to allocate memory within the configured max blocking time`).
+    #[error("no buffer memory for {requested} bytes within max.block.ms ({waited_ms} ms): buffer.memory is {buffer_memory} bytes")]
+    BufferExhausted {
+        /// Bytes the send needed.
+        requested: usize,
+        /// How long it waited.
+        waited_ms: u64,
+        /// The producer's `buffer.memory`.
+        buffer_memory: usize,
+    },
+    /// A record a producer cannot send (a negative timestamp, say).
+    #[error("invalid record for topic {topic:?}: {reason}")]
+    InvalidRecord {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The batch a record was sent in could not be appended (or, with `acks=all`, synced):
+    /// every record of the batch fails with this error, and none of them is acknowledged.
+    #[error("the batch for {topic}-{partition} failed: {source}")]
+    BatchFailed {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Why the batch failed.
+        #[source]
+        source: std::sync::Arc<EngineError>,
+    },
 }
 
 /// `Result` with [`EngineError`].

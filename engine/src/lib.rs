@@ -22,15 +22,18 @@ mod fsutil;
 mod log;
 mod metadata;
 mod name;
+pub mod producer;
 mod sync;
 mod topic;
 
 pub use config::{
-    CleanupPolicy, EngineConfig, EngineConfigBuilder, TopicConfig, TopicConfigBuilder,
+    Acks, CleanupPolicy, EngineConfig, EngineConfigBuilder, ProducerConfig, ProducerConfigBuilder,
+    TopicConfig, TopicConfigBuilder,
 };
 pub use engine::{Engine, OpenReport, LOCK_FILE, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use error::{EngineError, Result};
 pub use fetch::{Fetch, FetchedRecords};
 pub use log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
 pub use name::{topic_collides, validate_topic_name};
+pub use producer::{Delivery, Producer, ProducerRecord, RecordMetadata};
 pub use topic::{NewTopic, PartitionDescription, TopicDescription, MAX_PARTITIONS};

@@ -277,6 +277,7 @@ impl Engine {
             return Err(e);
         }
         write(&inner.topics).insert(meta.name.clone(), Arc::new(Topic { meta, config, logs }));
+        inner.topics_changed();
         Ok(())
     }
 
@@ -325,6 +326,7 @@ impl Engine {
                     .ok_or_else(|| EngineError::UnknownTopic {
                         topic: name.to_string(),
                     })?;
+            inner.topics_changed();
             for log in &topic.logs {
                 log.mark_deleted();
             }
@@ -384,6 +386,7 @@ impl Engine {
             logs,
         };
         write(&inner.topics).insert(name.to_string(), Arc::new(topic));
+        inner.topics_changed();
         Ok(())
     }
 
@@ -426,6 +429,7 @@ impl Engine {
             logs: old.logs.clone(),
         };
         write(&inner.topics).insert(name.to_string(), Arc::new(topic));
+        inner.topics_changed();
         Ok((*config).clone())
     }
 

@@ -192,10 +192,11 @@ fn a_batch_over_max_message_bytes_is_record_too_large() {
             partition,
             size,
             max: limit,
+            limit: name,
         } => {
             assert_eq!(
-                (topic.as_str(), partition, size, limit),
-                ("t", 1, batch.len(), max)
+                (topic.as_str(), partition, size, limit, name),
+                ("t", 1, batch.len(), max, "max.message.bytes")
             );
         }
         other => panic!("expected RecordTooLarge, got {other:?}"),

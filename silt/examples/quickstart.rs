@@ -1,16 +1,17 @@
 //! silt's main job on the embedded default, until the CLI's `demo` arrives: open (or
-//! create) `./silt-data` (or `$SILT_DATA_DIR`), make sure topic `quickstart` exists, append
-//! 100,000 records in batches, flush, read them all back without copying, and print what
+//! create) `./silt-data` (or `$SILT_DATA_DIR`), make sure topic `quickstart` (4 partitions)
+//! exists, produce 1,000,000 keyed records through a producer (Kafka's partitioner,
+//! batching and `acks=all`), read every partition back without copying, and print what
 //! happened. Run it twice: the second run reopens the data cleanly and appends after it.
 
 use std::time::Instant;
 
-use silt::batch::{BatchBuilder, BatchConfig, DecompressBuffer};
-use silt::{Engine, EngineConfig, NewTopic, OffsetSpec};
+use silt::batch::DecompressBuffer;
+use silt::{Acks, Engine, EngineConfig, NewTopic, ProducerConfig, ProducerRecord};
 
 const TOPIC: &str = "quickstart";
-const RECORDS: u64 = 100_000;
-const PER_BATCH: u64 = 100;
+const PARTITIONS: u32 = 4;
+const RECORDS: u64 = 1_000_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::var("SILT_DATA_DIR").unwrap_or_else(|_| "./silt-data".to_string());
@@ -25,43 +26,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.segments_recovered
     );
     if !engine.list_topics().iter().any(|t| t == TOPIC) {
-        engine.create_topic(NewTopic::new(TOPIC, 1).config("segment.bytes", "16777216"))?;
-        println!("created topic {TOPIC}");
+        engine
+            .create_topic(NewTopic::new(TOPIC, PARTITIONS).config("segment.bytes", "67108864"))?;
+        println!("created topic {TOPIC} with {PARTITIONS} partitions");
     }
-    let log = engine.log(TOPIC, 0)?;
-    let first = log.log_end_offset()?;
 
+    // acks=all: a record is acknowledged once it is synced to disk; one sync covers every
+    // batch waiting on its partition.
+    let producer = engine.producer(ProducerConfig {
+        acks: Acks::All,
+        ..ProducerConfig::default()
+    })?;
     let started = Instant::now();
-    let mut builder = BatchBuilder::new(BatchConfig::default());
+    let mut last = None;
     for i in 0..RECORDS {
-        let key = format!("key-{}", i % 16);
-        let value = format!("record {} of this run", first as u64 + i);
-        builder.append(now_ms(), Some(key.as_bytes()), Some(value.as_bytes()), &[])?;
-        if (i + 1) % PER_BATCH == 0 {
-            log.append(&builder.finish()?)?;
-        }
+        let key = format!("user-{}", i % 1000);
+        let value = format!("event {i} of this run");
+        last = Some(producer.send(ProducerRecord::new(TOPIC).key(&key).value(&value))?);
     }
-    log.flush()?;
+    producer.flush()?;
     let elapsed = started.elapsed();
+    let last = last.map(|d| d.wait()).transpose()?;
     println!(
-        "appended {RECORDS} records at offsets {first}..{} in {elapsed:?} ({:.1} M records/s), flushed",
-        log.log_end_offset()?,
-        RECORDS as f64 / elapsed.as_secs_f64() / 1e6
+        "produced {RECORDS} records in {elapsed:?} ({:.1} M records/s, acks=all); the last went to {TOPIC}-{} at offset {}",
+        RECORDS as f64 / elapsed.as_secs_f64() / 1e6,
+        last.as_ref().map_or(0, |m| m.partition),
+        last.as_ref().map_or(-1, |m| m.offset),
     );
+    producer.close()?;
 
     let started = Instant::now();
     let mut buffer = DecompressBuffer::new();
-    let (mut offset, mut read, mut bytes) = (log.log_start_offset(), 0u64, 0u64);
-    loop {
-        let fetch = log.fetch(offset, 1 << 20)?;
-        if fetch.is_empty() {
-            break;
+    let (mut read, mut bytes) = (0u64, 0u64);
+    for partition in 0..PARTITIONS {
+        let log = engine.log(TOPIC, partition)?;
+        let mut offset = log.log_start_offset();
+        loop {
+            let fetch = log.fetch(offset, 1 << 20)?;
+            if fetch.is_empty() {
+                break;
+            }
+            fetch.for_each_record(&mut buffer, |record| {
+                read += 1;
+                bytes += record.value.map_or(0, |v| v.len() as u64);
+            })?;
+            offset = fetch.next_offset();
         }
-        fetch.for_each_record(&mut buffer, |record| {
-            read += 1;
-            bytes += record.value.map_or(0, |v| v.len() as u64);
-        })?;
-        offset = fetch.next_offset();
     }
     let elapsed = started.elapsed();
     println!(
@@ -75,14 +85,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             p.partition, p.log_start_offset, p.log_end_offset, p.size_bytes, p.segments
         );
     }
-    let latest = engine.list_offsets(TOPIC, 0, OffsetSpec::Latest)?;
-    println!("latest offset: {:?}", latest.map(|l| l.offset));
     engine.close()?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,6 +4,9 @@
 //!
 //! - the engine: [`Engine`] (a data directory of topics and partition logs), [`Log`],
 //!   [`Fetch`], [`NewTopic`], [`TopicConfig`], [`EngineConfig`], [`OffsetSpec`];
+//! - the producer: [`Producer`] (from [`Engine::producer`]), [`ProducerRecord`],
+//!   [`ProducerConfig`], [`Delivery`] and [`RecordMetadata`], with Kafka's partitioners,
+//!   batching, compression and acks;
 //! - [`batch`]: Kafka's RecordBatch v2 codec (build and read batches exactly as Kafka
 //!   writes them, with none / gzip / lz4 / zstd records);
 //! - [`log`]: mmap'd segment files with their sparse offset and time indexes, one writer and
@@ -33,10 +36,13 @@
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub use silt_engine::producer::{Callback, Partitioner};
 pub use silt_engine::{
-    config, CleanupPolicy, Engine, EngineConfig, EngineConfigBuilder, EngineError, Fetch,
-    FetchedRecords, ListedOffset, Log, LogAppendInfo, NewTopic, OffsetSpec, OpenReport,
-    PartitionDescription, RetentionReport, TopicConfig, TopicConfigBuilder, TopicDescription,
+    config, producer, Acks, CleanupPolicy, Delivery, Engine, EngineConfig, EngineConfigBuilder,
+    EngineError, Fetch, FetchedRecords, ListedOffset, Log, LogAppendInfo, NewTopic, OffsetSpec,
+    OpenReport, PartitionDescription, Producer, ProducerConfig, ProducerConfigBuilder,
+    ProducerRecord, RecordMetadata, RetentionReport, TopicConfig, TopicConfigBuilder,
+    TopicDescription,
 };
 pub use silt_index as index;
 pub use silt_index::IndexError;

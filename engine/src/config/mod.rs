@@ -38,7 +38,9 @@ macro_rules! builder_setters {
 
 mod engine;
 mod parse;
+mod producer;
 mod topic;
 
 pub use engine::{EngineConfig, EngineConfigBuilder};
+pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use topic::{CleanupPolicy, TopicConfig, TopicConfigBuilder};

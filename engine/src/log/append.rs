@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use silt_segment::batch::{set_log_append_time, Batch, Batches, DecompressBuffer, TimestampType};
+use silt_segment::batch::{
+    set_log_append_time, Batch, BatchHeader, Batches, DecompressBuffer, TimestampType, HEADER_SIZE,
+};
 use silt_segment::log::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 use super::segments::ClosedSegment;
@@ -73,17 +75,70 @@ impl Log {
         let result = self.append_locked(&mut writer, bytes, &checked, &config);
         writer.scratch = scratch;
         let info = result?;
-        writer.unflushed_messages += checked.records;
+        self.appended(writer, &config, checked.records, now, info)?;
+        Ok(LogAppendInfo {
+            log_append_time: append_time,
+            ..info
+        })
+    }
+
+    /// Appends one batch a producer of this engine built (so its CRC and records need no
+    /// check), stamping LogAppendTime into it in place on a `LogAppendTime` topic. Its size is
+    /// still checked against the topic's current `max.message.bytes` and `segment.bytes`.
+    pub(crate) fn append_produced(&self, batch: &mut [u8]) -> Result<LogAppendInfo> {
+        self.check_open()?;
+        let config = self.config();
+        let header = batch
+            .first_chunk::<HEADER_SIZE>()
+            .map(BatchHeader::read)
+            .ok_or(silt_segment::SegmentError::EmptyAppend)?;
+        let max = config.max_message_bytes.min(config.segment_bytes);
+        if batch.len() > max as usize {
+            return Err(EngineError::RecordTooLarge {
+                topic: self.topic.to_string(),
+                partition: self.partition,
+                size: batch.len(),
+                max,
+                limit: "max.message.bytes",
+            });
+        }
+        let span = header.last_offset_delta as u32 + 1;
+        let mut writer = lock(&self.writer);
+        self.ensure_active(&mut writer)?;
+        let now = now_ms();
+        let (max_timestamp, log_append_time) = match config.message_timestamp_type {
+            TimestampType::LogAppendTime => {
+                set_log_append_time(batch, now);
+                (now, Some(now))
+            }
+            TimestampType::CreateTime => (header.max_timestamp, None),
+        };
+        let info = self.append_chunk(&mut writer, batch, span, &config, max_timestamp)?;
+        let records = i64::from(header.records_count);
+        self.appended(writer, &config, records, now, info)?;
+        Ok(LogAppendInfo {
+            log_append_time,
+            ..info
+        })
+    }
+
+    /// Counts `records` as unflushed, and flushes when `flush.messages` says so.
+    fn appended(
+        &self,
+        mut writer: std::sync::MutexGuard<'_, Writer>,
+        config: &TopicConfig,
+        records: i64,
+        now: i64,
+        info: LogAppendInfo,
+    ) -> Result<()> {
+        writer.unflushed_messages += records;
         self.unflushed_since_ms.fetch_min(now, Ordering::AcqRel);
         let flush = writer.unflushed_messages >= config.flush_messages;
         drop(writer);
         if flush {
             self.flush_up_to(info.last_offset + 1)?;
         }
-        Ok(LogAppendInfo {
-            log_append_time: append_time,
-            ..info
-        })
+        Ok(())
     }
 
     /// Checks every batch as Kafka's broker does before it assigns offsets: header, CRC,
@@ -112,6 +167,7 @@ impl Log {
                     partition: self.partition,
                     size: batch.size(),
                     max,
+                    limit: "max.message.bytes",
                 });
             }
             self.check_records(&batch, buffer)?;
@@ -310,6 +366,7 @@ impl Log {
 
     /// Stops appends for good and drops the writer (the topic is being deleted).
     pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
         self.closed.store(true, Ordering::Release);
         lock(&self.writer).active = None;
     }

@@ -98,6 +98,7 @@ impl Log {
             syncs: AtomicU64::new(0),
             unflushed_since_ms: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
         };
         if report.segments_recovered > 0 {
             // Recovery synced everything it kept: the whole log is durable.

@@ -50,6 +50,8 @@ pub struct Log {
     /// Wall-clock ms of the oldest append not yet synced; `i64::MAX` when all are synced.
     unflushed_since_ms: AtomicI64,
     closed: AtomicBool,
+    /// Set when the topic is deleted: appends then fail with `UnknownTopic`.
+    deleted: AtomicBool,
 }
 
 /// The writer's state, behind the writer mutex.
@@ -242,6 +244,11 @@ impl Log {
 
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
+            if self.deleted.load(Ordering::Acquire) {
+                return Err(EngineError::UnknownTopic {
+                    topic: self.topic.to_string(),
+                });
+            }
             return Err(EngineError::Closed);
         }
         Ok(())

@@ -164,14 +164,28 @@ fn zstd_bounded(
     Ok(())
 }
 
-/// Reusable state for compressing records sections.
-pub(crate) struct Compressor {
+/// Reusable state for compressing records sections: a zstd context and a scratch buffer.
+/// Keep one per thread that finishes batches; after warm-up compressing allocates nothing.
+#[derive(Default)]
+pub struct Compressor {
     zstd: Option<(i32, zstd::bulk::Compressor<'static>)>,
+    /// Where [`BatchBuffer::finish`](super::BatchBuffer::finish) compresses records before
+    /// copying them back behind the header.
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor")
+            .field("zstd_level", &self.zstd.as_ref().map(|(level, _)| *level))
+            .finish()
+    }
 }
 
 impl Compressor {
-    pub(crate) fn new() -> Self {
-        Compressor { zstd: None }
+    /// A compressor with no context yet (the zstd one is made on first use).
+    pub fn new() -> Self {
+        Compressor::default()
     }
 
     /// Appends `records` compressed with `codec` to `out`.

@@ -81,10 +81,7 @@ impl Default for BatchConfig {
 /// ```
 pub struct BatchBuilder {
     config: BatchConfig,
-    records: Vec<u8>,
-    count: u32,
-    base_timestamp: i64,
-    max_timestamp: i64,
+    batch: BatchBuffer,
     compressor: Compressor,
 }
 
@@ -92,8 +89,8 @@ impl std::fmt::Debug for BatchBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchBuilder")
             .field("config", &self.config)
-            .field("records", &self.count)
-            .field("bytes", &self.records.len())
+            .field("records", &self.batch.len())
+            .field("bytes", &self.batch.size())
             .finish()
     }
 }
@@ -103,10 +100,7 @@ impl BatchBuilder {
     pub fn new(config: BatchConfig) -> Self {
         BatchBuilder {
             config,
-            records: Vec::new(),
-            count: 0,
-            base_timestamp: 0,
-            max_timestamp: i64::MIN,
+            batch: BatchBuffer::new(Vec::new()),
             compressor: Compressor::new(),
         }
     }
@@ -118,11 +112,109 @@ impl BatchBuilder {
 
     /// Changes the settings; only allowed while empty (returns false otherwise).
     pub fn set_config(&mut self, config: BatchConfig) -> bool {
-        if self.count != 0 {
+        if !self.batch.is_empty() {
             return false;
         }
         self.config = config;
         true
+    }
+
+    /// Records appended so far.
+    pub fn len(&self) -> u32 {
+        self.batch.len()
+    }
+
+    /// True when no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Size of the batch if finished uncompressed now: header plus encoded records.
+    pub fn uncompressed_size(&self) -> usize {
+        self.batch.size()
+    }
+
+    /// Encoded size of a record with these fields at the next offset delta of this batch
+    /// (what [`append`](Self::append) would add), for callers deciding when to seal.
+    pub fn record_size(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> usize {
+        self.batch.record_size(timestamp, key, value, headers)
+    }
+
+    /// Appends a record. Its offset delta is its index in the batch.
+    pub fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> Result<()> {
+        self.batch.append(timestamp, key, value, headers)
+    }
+
+    /// Appends the finished batch to `out` and resets the builder for the next batch
+    /// (keeping its buffers). Fails on an empty builder.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let batch = std::mem::replace(&mut self.batch, BatchBuffer::new(Vec::new()));
+        let bytes = batch.finish(&self.config, &mut self.compressor)?;
+        out.extend_from_slice(&bytes);
+        self.batch = BatchBuffer::new(bytes);
+        Ok(())
+    }
+
+    /// The finished batch as a new vector (see [`finish_into`](Self::finish_into)).
+    pub fn finish(&mut self) -> Result<Vec<u8>> {
+        let batch = std::mem::replace(&mut self.batch, BatchBuffer::new(Vec::new()));
+        batch.finish(&self.config, &mut self.compressor)
+    }
+}
+
+/// One batch being encoded into a buffer its caller owns: the header's 61 bytes are
+/// reserved at the front, records are encoded behind them as they are appended, and
+/// [`finish`](Self::finish) fills in the header (compressing the records in place if asked)
+/// and hands the buffer back as the finished batch.
+///
+/// This is the producer's building block: the buffer comes from (and returns to) a pool, a
+/// batch is never copied between its first record and the segment, and the compression
+/// state ([`Compressor`]) is shared by every open batch of one thread.
+///
+/// ```
+/// use silt_segment::batch::{Batch, BatchBuffer, BatchConfig, Compression, Compressor};
+///
+/// let mut batch = BatchBuffer::new(Vec::with_capacity(16384));
+/// batch.append(1_700_000_000_000, None, Some(b"v1"), &[])?;
+/// batch.append(1_700_000_000_001, None, Some(b"v2"), &[])?;
+/// let config = BatchConfig { compression: Compression::Lz4, ..BatchConfig::default() };
+/// let bytes = batch.finish(&config, &mut Compressor::new())?;
+/// let batch = Batch::parse(&bytes, 0)?;
+/// batch.validate()?;
+/// assert_eq!(batch.records_count(), 2);
+/// # Ok::<(), silt_segment::SegmentError>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchBuffer {
+    buf: Vec<u8>,
+    count: u32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BatchBuffer {
+    /// An empty batch in `buf` (cleared; its capacity is kept).
+    pub fn new(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        buf.resize(HEADER_SIZE, 0);
+        BatchBuffer {
+            buf,
+            count: 0,
+            base_timestamp: 0,
+            max_timestamp: i64::MIN,
+        }
     }
 
     /// Records appended so far.
@@ -135,13 +227,25 @@ impl BatchBuilder {
         self.count == 0
     }
 
-    /// Size of the batch if finished uncompressed now: header plus encoded records.
-    pub fn uncompressed_size(&self) -> usize {
-        HEADER_SIZE + self.records.len()
+    /// Bytes of the batch if finished uncompressed now: header plus encoded records.
+    pub fn size(&self) -> usize {
+        self.buf.len()
     }
 
-    /// Encoded size of a record with these fields at the next offset delta of this batch
-    /// (what [`append`](Self::append) would add), for callers deciding when to seal.
+    /// Capacity of the buffer: records fit without reallocating while `size()` plus their
+    /// [`record_size`](Self::record_size) stays within it.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Timestamp of the first record (0 while empty).
+    pub fn base_timestamp(&self) -> i64 {
+        self.base_timestamp
+    }
+
+    /// Encoded size of a record with these fields at the next offset delta (what
+    /// [`append`](Self::append) would add).
+    #[inline]
     pub fn record_size(
         &self,
         timestamp: i64,
@@ -158,7 +262,20 @@ impl BatchBuilder {
         varint_len(body as i32) + body
     }
 
+    /// Encoded size of a record with these fields as the first of a batch (offset and
+    /// timestamp deltas 0): with [`HEADER_SIZE`], the size of a batch holding it alone.
+    #[inline]
+    pub fn first_record_size(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> usize {
+        let body = body_size(0, 0, key, value, headers);
+        varint_len(body as i32) + body
+    }
+
     /// Appends a record. Its offset delta is its index in the batch.
+    #[inline]
     pub fn append(
         &mut self,
         timestamp: i64,
@@ -192,15 +309,15 @@ impl BatchBuilder {
                 len: body,
             })
         })?;
-        let total = self.records.len() as u64 + (body + varint_len(body_i32)) as u64;
-        if total + HEADER_SIZE as u64 > i32::MAX as u64 {
-            return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(
-                total + HEADER_SIZE as u64,
-            )));
+        let total = self.buf.len() as u64 + (body + varint_len(body_i32)) as u64;
+        if total > i32::MAX as u64 {
+            return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(total)));
         }
 
-        let out = &mut self.records;
-        out.reserve(body + 5);
+        let out = &mut self.buf;
+        // Exactly the record's size: a caller that checked it fits the capacity gets no
+        // reallocation.
+        out.reserve(body + varint_len(body_i32));
         put_varint(out, body_i32);
         out.push(0); // record attributes: unused
         put_varlong(out, ts_delta);
@@ -218,35 +335,30 @@ impl BatchBuilder {
         Ok(())
     }
 
-    /// Appends the finished batch to `out` and resets the builder for the next batch
-    /// (keeping its buffers). Fails on an empty builder.
-    pub fn finish_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        let result = self.write_batch(out);
-        self.records.clear();
-        self.count = 0;
-        self.max_timestamp = i64::MIN;
-        result
-    }
-
-    /// The finished batch as a new vector (see [`finish_into`](Self::finish_into)).
-    pub fn finish(&mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.uncompressed_size());
-        self.finish_into(&mut out)?;
-        Ok(out)
-    }
-
-    fn write_batch(&mut self, out: &mut Vec<u8>) -> Result<()> {
+    /// Finishes the batch: compresses the records section in place per `config`, writes the
+    /// header and the CRC, and returns the buffer holding exactly the batch. Fails on an empty
+    /// batch (and then, like on every error, the buffer is dropped).
+    pub fn finish(self, config: &BatchConfig, compressor: &mut Compressor) -> Result<Vec<u8>> {
         if self.count == 0 {
             return Err(SegmentError::Encode(EncodeFault::Empty));
         }
-        let c = self.config;
-        let start = out.len();
-        out.resize(start + HEADER_SIZE, 0);
-        self.compressor
-            .compress(c.compression, c.zstd_level, &self.records, out)?;
-        let size = out.len() - start;
-        let batch_length = i32::try_from(size - LOG_OVERHEAD)
-            .map_err(|_| SegmentError::Encode(EncodeFault::BatchTooLarge(size as u64)))?;
+        let c = config;
+        let mut buf = self.buf;
+        if c.compression != Compression::None {
+            let mut scratch = std::mem::take(&mut compressor.scratch);
+            scratch.clear();
+            let records = buf.get(HEADER_SIZE..).unwrap_or_default();
+            let compressed =
+                compressor.compress(c.compression, c.zstd_level, records, &mut scratch);
+            if compressed.is_ok() {
+                buf.truncate(HEADER_SIZE);
+                buf.extend_from_slice(&scratch);
+            }
+            compressor.scratch = scratch;
+            compressed?;
+        }
+        let batch_length = i32::try_from(buf.len() - LOG_OVERHEAD)
+            .map_err(|_| SegmentError::Encode(EncodeFault::BatchTooLarge(buf.len() as u64)))?;
         let header = BatchHeader {
             base_offset: c.base_offset,
             batch_length,
@@ -267,9 +379,8 @@ impl BatchBuilder {
             base_sequence: c.base_sequence,
             records_count: self.count as i32,
         };
-        let batch = out.get_mut(start..).unwrap_or_default();
-        write_header(batch, &header);
-        Ok(())
+        write_header(&mut buf, &header);
+        Ok(buf)
     }
 }
 

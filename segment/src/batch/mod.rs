@@ -8,10 +8,11 @@ mod encoder;
 mod header;
 mod record;
 
-pub use compression::{DecompressBuffer, DEFAULT_MAX_DECOMPRESSED_BYTES};
+pub use compression::{Compressor, DecompressBuffer, DEFAULT_MAX_DECOMPRESSED_BYTES};
 pub use decoder::{Batch, Batches, Records, MAX_BATCH_LENGTH};
 pub use encoder::{
-    refresh_crc, set_base_offset, set_log_append_time, BatchBuilder, BatchConfig, RecordHeader,
+    refresh_crc, set_base_offset, set_log_append_time, BatchBuffer, BatchBuilder, BatchConfig,
+    RecordHeader,
 };
 pub use header::{
     field, Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD,
