@@ -16,8 +16,10 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
-use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
-use silt_benches::{batch_ranges, encode_batches, encode_into, records_sections, RecordSet};
+use lz4_flex::frame::FrameEncoder;
+use silt_benches::{
+    batch_ranges, encode_batches, encode_into, kafka_lz4_frame, records_sections, RecordSet,
+};
 use silt_segment::batch::{
     field, BatchBuilder, BatchConfig, Batches, Compression, DecompressBuffer,
 };
@@ -86,15 +88,6 @@ fn decode(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// lz4 frame settings Kafka uses (and silt's encoder uses).
-fn kafka_lz4_frame() -> FrameInfo {
-    FrameInfo::new()
-        .block_size(BlockSize::Max64KB)
-        .block_mode(BlockMode::Independent)
-        .content_checksum(false)
-        .block_checksums(false)
 }
 
 fn encode(c: &mut Criterion) {

@@ -8,7 +8,10 @@
 
 use std::ops::Range;
 
+use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
 use silt_segment::batch::{Batch, BatchBuilder, BatchConfig, Batches};
+
+pub mod produce;
 
 /// Timestamp of the first generated record (2023-11-14, a realistic CreateTime).
 pub const BASE_TIMESTAMP_MS: i64 = 1_700_000_000_000;
@@ -259,6 +262,16 @@ pub fn records_sections(bytes: &[u8]) -> Vec<Vec<u8>> {
     Batches::new(bytes, 0)
         .map(|batch| batch.expect("well-formed batches").records_bytes().to_vec())
         .collect()
+}
+
+/// The lz4 frame settings Kafka uses (and silt's encoder uses): 64 KB independent blocks,
+/// no checksums. Baselines compress with these, so they do the work silt's lz4 does.
+pub fn kafka_lz4_frame() -> FrameInfo {
+    FrameInfo::new()
+        .block_size(BlockSize::Max64KB)
+        .block_mode(BlockMode::Independent)
+        .content_checksum(false)
+        .block_checksums(false)
 }
 
 /// Room a batch being filled keeps for its last, padding record (or none at all). Record

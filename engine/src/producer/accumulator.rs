@@ -207,7 +207,11 @@ impl Shard {
         if state.open == 0 {
             return None;
         }
-        state.seal_where(shared, |opened| now.duration_since(opened) >= linger);
+        if linger.is_zero() {
+            state.seal_idle(shared);
+        } else {
+            state.seal_where(shared, |opened| now.duration_since(opened) >= linger);
+        }
         // A linger too long to add to an instant never comes due; only size, flush and close
         // seal those batches.
         state
@@ -255,6 +259,7 @@ impl ShardState {
         }
         let p = partition as usize;
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let mut opened = false;
         if topic.batches.get(p).is_some_and(Option::is_none) {
             let size = alone.max(topic.route.batch_limit);
             let buffer = match memory.take() {
@@ -285,7 +290,7 @@ impl ShardState {
                 });
             }
             self.open += 1;
-            shared.wake_linger();
+            opened = true;
         }
 
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
@@ -313,13 +318,27 @@ impl ShardState {
             open.callbacks.push((index, timestamp, callback));
         }
         let full = open.buffer.size() >= batch_limit;
-        if full || shared.config.linger_ms == 0 {
+        // With `linger.ms=0` a batch seals as soon as its partition's writer has nothing
+        // queued; while the writer is busy, records gather in it (Kafka's sender likewise
+        // drains whatever accumulated while it was busy).
+        let writer_idle = shared.config.linger_ms == 0
+            && topic
+                .route
+                .queued
+                .get(p)
+                .is_none_or(|q| q.load(Ordering::Acquire) == 0);
+        if full || writer_idle {
             self.seal(shared, t, partition);
         }
+        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let still_open = topic.batches.get(p).is_some_and(Option::is_some);
         if sticky {
-            let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-            let open = topic.batches.get(p).is_some_and(Option::is_some);
-            topic.sticky.produced(appended, batch_limit, full, open);
+            topic
+                .sticky
+                .produced(appended, batch_limit, full, still_open);
+        }
+        if opened && still_open {
+            shared.wake_linger();
         }
         Ok(Append::Done(delivery))
     }
@@ -453,6 +472,29 @@ impl ShardState {
                 })
                 .collect();
             for p in ready {
+                self.seal(shared, t, p);
+            }
+        }
+    }
+
+    /// Seals the open batches whose partition has nothing queued for its writer
+    /// (`linger.ms=0`).
+    fn seal_idle(&mut self, shared: &Shared) {
+        for t in 0..self.topics.len() {
+            let Some(topic) = self.topics.get(t) else {
+                continue;
+            };
+            let idle: Vec<u32> = (0..topic.batches.len() as u32)
+                .filter(|&p| {
+                    topic.batches.get(p as usize).is_some_and(Option::is_some)
+                        && topic
+                            .route
+                            .queued
+                            .get(p as usize)
+                            .is_none_or(|q| q.load(Ordering::Acquire) == 0)
+                })
+                .collect();
+            for p in idle {
                 self.seal(shared, t, p);
             }
         }

@@ -192,15 +192,13 @@ impl Producer {
         };
         // From here on, dropping `handle` stops whatever was started.
         result?;
-        if shared.config.linger_ms > 0 {
-            let linger_shared = Arc::clone(&shared);
-            let linger = spawn(
-                format!("{client_id}-linger"),
-                Box::new(move || run_linger(&linger_shared)),
-            )?;
-            let _ = shared.linger_thread.set(linger.thread().clone());
-            lock(&handle.threads).linger = Some(linger);
-        }
+        let linger_shared = Arc::clone(&shared);
+        let linger = spawn(
+            format!("{client_id}-linger"),
+            Box::new(move || run_linger(&linger_shared)),
+        )?;
+        let _ = shared.linger_thread.set(linger.thread().clone());
+        lock(&handle.threads).linger = Some(linger);
         Ok(Producer {
             handle: Arc::new(handle),
         })
@@ -443,8 +441,14 @@ fn fail(msg: WriterMsg, pool: &BufferPool) {
     }
 }
 
+/// How often, with `linger.ms=0`, the linger thread looks for batches whose writer went
+/// idle while they gathered records.
+const IDLE_WRITER_POLL: Duration = Duration::from_micros(50);
+
 /// The linger thread: seals batches that have waited `linger.ms`, sleeping until the next
-/// one is due (or, with none open, until a send opens one).
+/// one is due (or, with none open, until a send leaves one open). With `linger.ms=0` it
+/// seals the batches whose partition's writer has gone idle, looking every 50 µs while any
+/// batch is open.
 fn run_linger(shared: &Shared) {
     let linger = Duration::from_millis(shared.config.linger_ms);
     while !shared.is_closed() {
@@ -459,7 +463,12 @@ fn run_linger(shared: &Shared) {
         match next {
             Some(due) => {
                 shared.linger_idle.store(false, Ordering::SeqCst);
-                std::thread::park_timeout(due.saturating_duration_since(Instant::now()));
+                let wait = if linger.is_zero() {
+                    IDLE_WRITER_POLL
+                } else {
+                    due.saturating_duration_since(Instant::now())
+                };
+                std::thread::park_timeout(wait);
             }
             None => std::thread::park(),
         }

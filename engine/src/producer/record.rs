@@ -117,10 +117,18 @@ pub(crate) struct BatchDelivery {
     /// `acks=0`: handles were completed at send, callbacks get offset -1.
     no_acks: bool,
     result: OnceLock<std::result::Result<Appended, Arc<EngineError>>>,
-    /// Callbacks to run on completion (record index in the batch, CreateTime, callback),
-    /// and the lock waiters sleep on.
-    callbacks: Mutex<Vec<(u32, i64, Callback)>>,
+    /// Callbacks to run on completion, and how many threads wait; the lock waiters sleep on.
+    waiting: Mutex<Waiting>,
     done: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    /// (record index in the batch, CreateTime, callback).
+    callbacks: Vec<(u32, i64, Callback)>,
+    /// Threads blocked in `wait`: completing wakes them only if there are any (a condvar
+    /// notification is a system call even with no one to wake).
+    threads: usize,
 }
 
 impl BatchDelivery {
@@ -130,7 +138,7 @@ impl BatchDelivery {
             partition,
             no_acks,
             result: OnceLock::new(),
-            callbacks: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Waiting::default()),
             done: Condvar::new(),
         }
     }
@@ -139,7 +147,7 @@ impl BatchDelivery {
     /// complete).
     pub(crate) fn set_callbacks(&self, callbacks: Vec<(u32, i64, Callback)>) {
         if !callbacks.is_empty() {
-            lock(&self.callbacks).extend(callbacks);
+            lock(&self.waiting).callbacks.extend(callbacks);
         }
     }
 
@@ -150,12 +158,14 @@ impl BatchDelivery {
 
     /// As [`complete`](Self::complete), with an error several batches share.
     pub(crate) fn complete_shared(&self, result: std::result::Result<Appended, Arc<EngineError>>) {
-        let callbacks = {
-            let mut callbacks = lock(&self.callbacks);
+        let (callbacks, wake) = {
+            let mut waiting = lock(&self.waiting);
             let _ = self.result.set(result);
-            std::mem::take(&mut *callbacks)
+            (std::mem::take(&mut waiting.callbacks), waiting.threads > 0)
         };
-        self.done.notify_all();
+        if wake {
+            self.done.notify_all();
+        }
         for (index, timestamp, callback) in callbacks {
             callback(self.metadata(index, timestamp));
         }
@@ -189,13 +199,16 @@ impl BatchDelivery {
         if self.result.get().is_some() {
             return true;
         }
-        let mut guard = lock(&self.callbacks);
+        let mut guard = lock(&self.waiting);
+        guard.threads += 1;
+        let mut done = true;
         while self.result.get().is_none() {
             guard = match deadline {
                 None => self.done.wait(guard).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return false;
+                        done = false;
+                        break;
                     };
                     self.done
                         .wait_timeout(guard, left)
@@ -203,7 +216,8 @@ impl BatchDelivery {
                 }
             };
         }
-        true
+        guard.threads -= 1;
+        done
     }
 }
 

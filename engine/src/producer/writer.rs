@@ -87,7 +87,7 @@ pub(crate) fn run_writer(
     pool: Arc<BufferPool>,
     syncer: Option<Sender<SyncMsg>>,
 ) {
-    'run: while let Ok(first) = rx.recv() {
+    'run: while let Ok(first) = next_message(&rx) {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(msg) = next.take() {
@@ -110,6 +110,29 @@ pub(crate) fn run_writer(
                 next = rx.try_recv().ok();
             }
         }
+    }
+}
+
+/// The next message, waiting for it: first spinning for a short while (a producer that is
+/// sending seals a batch every few microseconds, and waking a sleeping writer costs the
+/// sealing thread a system call per batch), then sleeping.
+fn next_message<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+    if let Ok(msg) = rx.try_recv() {
+        return Ok(msg);
+    }
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        if let Ok(msg) = rx.try_recv() {
+            return Ok(msg);
+        }
+        if start.elapsed() >= SPIN {
+            return rx.recv();
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -172,6 +172,9 @@ pub struct Compressor {
     /// Where [`BatchBuffer::finish`](super::BatchBuffer::finish) compresses records before
     /// copying them back behind the header.
     pub(crate) scratch: Vec<u8>,
+    /// Where an LZ4 block is compressed before it is copied out: kept at its largest size,
+    /// so it is zeroed once rather than per block.
+    lz4_block: Vec<u8>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -199,16 +202,7 @@ impl Compressor {
         let fail = |source| SegmentError::Compress { codec, source };
         match codec {
             Compression::None => out.extend_from_slice(records),
-            Compression::Lz4 => {
-                let info = lz4_flex::frame::FrameInfo::new()
-                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                    .block_mode(lz4_flex::frame::BlockMode::Independent)
-                    .content_checksum(false)
-                    .block_checksums(false);
-                let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-                enc.write_all(records).map_err(fail)?;
-                enc.finish().map_err(|e| fail(e.into()))?;
-            }
+            Compression::Lz4 => lz4_frame(records, out, &mut self.lz4_block).map_err(fail)?,
             Compression::Zstd => {
                 let zstd = match &mut self.zstd {
                     Some((level, c)) if *level == zstd_level => c,
@@ -239,5 +233,93 @@ impl Compressor {
             }
         }
         Ok(())
+    }
+}
+
+/// LZ4 block size Kafka's producer uses (`BD` = 64 KiB).
+const LZ4_BLOCK: usize = 64 << 10;
+
+/// Writes `records` as one LZ4 frame, as Kafka's `KafkaLZ4BlockOutputStream` does:
+/// independent 64 KiB blocks, no block or content checksums, no content size. Each block is
+/// compressed straight into `out` with the block API (no per-call frame encoder, no copy of
+/// the input); a block that would not shrink is stored raw (size word's high bit set), as
+/// the frame format allows.
+fn lz4_frame(records: &[u8], out: &mut Vec<u8>, block_out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.extend_from_slice(lz4_frame_header()?);
+    for block in records.chunks(LZ4_BLOCK) {
+        let bound = lz4_flex::block::get_maximum_output_size(block.len());
+        if block_out.len() < bound {
+            block_out.resize(bound, 0);
+        }
+        let compressed = lz4_flex::block::compress_into(block, block_out)
+            .ok()
+            .filter(|&n| n < block.len())
+            .and_then(|n| block_out.get(..n));
+        match compressed {
+            Some(bytes) => {
+                out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                out.extend_from_slice(bytes);
+            }
+            None => {
+                out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
+                out.extend_from_slice(block);
+            }
+        }
+    }
+    out.extend_from_slice(&[0; 4]); // end mark
+    Ok(())
+}
+
+/// The 7-byte frame header (magic, FLG, BD, header checksum) for those settings, taken
+/// once from `lz4_flex`'s own frame encoder so its checksum byte is the library's.
+fn lz4_frame_header() -> std::io::Result<&'static [u8]> {
+    static HEADER: std::sync::OnceLock<Option<[u8; 7]>> = std::sync::OnceLock::new();
+    let header = HEADER.get_or_init(|| {
+        let info = lz4_flex::frame::FrameInfo::new()
+            .block_size(lz4_flex::frame::BlockSize::Max64KB)
+            .block_mode(lz4_flex::frame::BlockMode::Independent)
+            .content_checksum(false)
+            .block_checksums(false);
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&[]).ok()?;
+        let frame = enc.finish().ok()?;
+        frame.first_chunk::<7>().copied()
+    });
+    header
+        .as_ref()
+        .map(|h| &h[..])
+        .ok_or_else(|| std::io::Error::other("lz4_flex wrote no frame header"))
+}
+
+#[cfg(test)]
+mod lz4_tests {
+    use super::*;
+
+    /// Incompressible blocks are stored raw, compressible ones compressed, across several
+    /// 64 KiB blocks; the frame decodes back to the input (with lz4_flex's frame decoder,
+    /// the one reads use).
+    #[test]
+    fn frames_of_raw_and_compressed_blocks_decode() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut input: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        input.extend(std::iter::repeat_n(b'k', 150_000));
+        let mut frame = Vec::new();
+        lz4_frame(&input, &mut frame, &mut Vec::new()).unwrap();
+        assert!(frame.len() < input.len(), "the repeated part compresses");
+        let mut decoded = Vec::new();
+        lz4_flex::frame::FrameDecoder::new(&frame[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, input);
+        // The first block is random: stored raw, flagged by the size word's high bit.
+        let first = u32::from_le_bytes(frame[7..11].try_into().unwrap());
+        assert_eq!(first, 0x8000_0000 | (64 << 10));
     }
 }
