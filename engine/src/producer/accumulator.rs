@@ -7,7 +7,7 @@
 //! or by threads beyond the number of shards.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, TimestampType, HEADER_SIZE};
@@ -15,12 +15,12 @@ use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, TimestampType, H
 use super::clock::Clock;
 use super::partitioner::{key_partition, Rng, Sticky};
 use super::record::{BatchDelivery, Callback, Delivery, ProducerRecord, RecordMetadata};
+use super::spin::SpinLock;
 use super::writer::{ProducedBatch, WriterMsg};
 use super::Shared;
 use crate::config::Acks;
 use crate::error::{EngineError, Result};
 use crate::log::Log;
-use crate::sync::lock;
 use crate::topic::Topic;
 
 /// A topic as a producer sends to it: its logs, looked up once per change of the engine's
@@ -77,7 +77,7 @@ impl Route {
 
 /// One shard of the accumulator.
 pub(crate) struct Shard {
-    state: Mutex<ShardState>,
+    state: SpinLock<ShardState>,
 }
 
 struct ShardState {
@@ -121,7 +121,7 @@ enum Append {
 impl Shard {
     pub(crate) fn new(seed: u64) -> Shard {
         Shard {
-            state: Mutex::new(ShardState {
+            state: SpinLock::new(ShardState {
                 topics: Vec::new(),
                 last: 0,
                 open: 0,
@@ -148,7 +148,7 @@ impl Shard {
         }
         let mut memory: Option<(Vec<u8>, usize)> = None;
         loop {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             if shared.is_closed() {
                 drop(state);
                 if let Some((buffer, size)) = memory {
@@ -188,7 +188,7 @@ impl Shard {
 
     /// Seals every open batch (for `flush` and `close`).
     pub(crate) fn seal_all(&self, shared: &Shared) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.open == 0 {
             return;
         }
@@ -203,7 +203,7 @@ impl Shard {
         now: Instant,
         linger: std::time::Duration,
     ) -> Option<Instant> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.open == 0 {
             return None;
         }

@@ -31,6 +31,7 @@ mod ids;
 mod memory;
 pub mod partitioner;
 mod record;
+mod spin;
 mod writer;
 
 use std::collections::HashMap;
