@@ -65,7 +65,7 @@ pub struct ProducerConfig {
     pub enable_idempotence: Option<bool>,
     /// `client.id` (empty: `producer-N`).
     pub client_id: String,
-    /// `silt.producer.writer.threads` (0: the number of CPUs, at most 4): threads that append
+    /// `silt.producer.writer.threads` (0: half the CPUs, at least 1 and at most 4): threads that append
     /// sealed batches to partitions; each partition has exactly one.
     pub writer_threads: usize,
     /// A custom partitioner (Kafka's `partitioner.class`), used for records sent without a

@@ -196,14 +196,18 @@ impl Shard {
     }
 
     /// Seals the batches open for `linger` or longer; returns when the oldest remaining one
-    /// will be due, if any.
+    /// will be due, if any. A shard whose lock is held is looked at again shortly: its
+    /// owner is sending, and seals full batches itself.
     pub(crate) fn seal_lingering(
         &self,
         shared: &Shared,
         now: Instant,
         linger: std::time::Duration,
     ) -> Option<Instant> {
-        let mut state = self.state.lock();
+        const BUSY_RETRY: std::time::Duration = std::time::Duration::from_micros(200);
+        let Some(mut state) = self.state.try_lock() else {
+            return Some(now + BUSY_RETRY);
+        };
         if state.open == 0 {
             return None;
         }

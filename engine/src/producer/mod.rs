@@ -126,7 +126,9 @@ impl Producer {
         static NEXT_CLIENT: AtomicUsize = AtomicUsize::new(1);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let writer_count = match config.writer_threads {
-            0 => cpus.clamp(1, 4),
+            // Writers copy and spin briefly while idle: half the CPUs leaves the other half
+            // to the sending (encoding, compressing) threads.
+            0 => (cpus / 2).clamp(1, 4),
             n => n,
         };
         let shard_count = (cpus * 2).max(16);
