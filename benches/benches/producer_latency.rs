@@ -9,7 +9,7 @@
 //!   and flushed; target: the peak stays within `buffer.memory` + 32 MiB. It runs first, in
 //!   a process that has allocated little else.
 //! - Latency: the most records/s one thread sends with `linger.ms=0` (sent, then flushed),
-//!   then sends paced at half that rate, each timed from just before `send_with_callback`
+//!   (with the same timed sends), then sends paced at half that rate, each timed from just before `send_with_callback`
 //!   to its callback (which runs once the record is acknowledged); target: p99 ≤ 1 ms.
 
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use silt_benches::produce::{
     engine_with_topic, records_in_topic, rss_anon_bytes, send_range, settle_disk, Values, TOPIC,
 };
 use silt_engine::producer::ProducerRecord;
-use silt_engine::{Acks, ProducerConfig};
+use silt_engine::{Acks, Producer, ProducerConfig};
 
 const VALUE_BYTES: usize = 100;
 const SEED: u64 = 0x5117_0004;
@@ -143,8 +143,13 @@ fn max_rate_run(values: &Values, records: usize) -> f64 {
     let engine = engine_with_topic(dir.path(), LATENCY_SEGMENT_BYTES);
     let producer = engine.producer(linger_0()).expect("producer");
     settle_disk();
+    // The same sends as the paced run (a callback timing each record), flat out: the
+    // maximum rate of the workload whose latency is measured at half of it.
+    let latencies_ns: Arc<[AtomicU64]> = (0..records).map(|_| AtomicU64::new(PENDING)).collect();
     let start = Instant::now();
-    send_range(&producer, values, None, 0..records);
+    for i in 0..records {
+        timed_send(&producer, values, i, &latencies_ns, Instant::now());
+    }
     producer.flush().expect("flush");
     let elapsed = start.elapsed();
     producer.close().expect("close producer");
@@ -177,21 +182,9 @@ fn latency_at(values: &Values, rate: f64, max_rate_per_s: f64, seconds: f64) -> 
         let now = Instant::now();
         let due_by_now = ((now - start).as_secs_f64() * rate) as usize + 1;
         for i in next..due_by_now.min(records) {
-            let slots = Arc::clone(&latencies_ns);
             let sent = Instant::now();
             max_lag = max_lag.max(sent.saturating_duration_since(due(start, i)));
-            producer
-                .send_with_callback(
-                    ProducerRecord::new(TOPIC).value(values.get(i)),
-                    move |result| {
-                        let ns = match result {
-                            Ok(_) => sent.elapsed().as_nanos() as u64,
-                            Err(_) => FAILED,
-                        };
-                        slots[i].store(ns, Ordering::Relaxed);
-                    },
-                )
-                .expect("send");
+            timed_send(&producer, values, i, &latencies_ns, sent);
         }
         next = next.max(due_by_now.min(records));
         if next < records {
@@ -229,6 +222,30 @@ fn latency_at(values: &Values, rate: f64, max_rate_per_s: f64, seconds: f64) -> 
         latency_us_p999: quantile_us(0.999),
         latency_us_max: quantile_us(1.0),
     }
+}
+
+/// Sends record `i` with a callback that stores its send-to-acknowledgment time in
+/// `slots[i]` (or [`FAILED`]).
+fn timed_send(
+    producer: &Producer,
+    values: &Values,
+    i: usize,
+    slots: &Arc<[AtomicU64]>,
+    sent: Instant,
+) {
+    let slots = Arc::clone(slots);
+    producer
+        .send_with_callback(
+            ProducerRecord::new(TOPIC).value(values.get(i)),
+            move |result| {
+                let ns = match result {
+                    Ok(_) => sent.elapsed().as_nanos() as u64,
+                    Err(_) => FAILED,
+                };
+                slots[i].store(ns, Ordering::Relaxed);
+            },
+        )
+        .expect("send");
 }
 
 fn verdict(ok: bool) -> &'static str {
