@@ -6,7 +6,7 @@
 //! contended by the linger thread (sealing batches that waited `linger.ms`), by `flush`,
 //! or by threads beyond the number of shards.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +32,9 @@ pub(crate) struct Route {
     pub(crate) topic: Arc<Topic>,
     /// Batches sealed and not yet appended, per partition.
     pub(crate) queued: Box<[AtomicU32]>,
+    /// Per partition, with `linger.ms=0`: a batch was left open because the writer was
+    /// busy, so the writer wakes the linger thread when the partition drains.
+    waiting: Box<[AtomicBool]>,
     pub(crate) max_message_bytes: usize,
     /// Where a batch seals: the smallest of `batch.size`, `max.request.size` and the topic's
     /// `max.message.bytes` (a batch the writer would refuse is never built).
@@ -58,6 +61,7 @@ impl Route {
             name: Arc::from(name),
             version,
             queued: (0..partitions).map(|_| AtomicU32::new(0)).collect(),
+            waiting: (0..partitions).map(|_| AtomicBool::new(false)).collect(),
             max_message_bytes,
             writer_seed: name
                 .bytes()
@@ -72,6 +76,50 @@ impl Route {
 
     pub(crate) fn log(&self, partition: u32) -> Option<&Arc<Log>> {
         self.topic.logs().get(partition as usize)
+    }
+
+    /// Whether `partition` has nothing queued for its writer.
+    fn writer_idle(&self, partition: usize) -> bool {
+        self.queued
+            .get(partition)
+            .is_none_or(|q| q.load(Ordering::SeqCst) == 0)
+    }
+
+    /// A batch of `partition` stays open until its writer drains (`linger.ms=0`): asks the
+    /// writer to wake the linger thread then. Returns whether the writer drained meanwhile
+    /// (then the caller seals it itself).
+    fn wait_for_writer(&self, partition: usize) -> bool {
+        if let Some(waiting) = self.waiting.get(partition) {
+            if !waiting.load(Ordering::Relaxed) {
+                waiting.store(true, Ordering::SeqCst);
+            }
+        }
+        // Either this load sees the writer's decrement, or the writer's swap sees the flag.
+        self.writer_idle(partition)
+    }
+
+    /// The writer appended one batch of `partition`; if that drained a partition a batch
+    /// waits on, wakes the linger thread to seal it.
+    pub(crate) fn dequeued(
+        &self,
+        partition: u32,
+        linger: &std::sync::OnceLock<std::thread::Thread>,
+    ) {
+        let p = partition as usize;
+        let drained = self
+            .queued
+            .get(p)
+            .is_some_and(|q| q.fetch_sub(1, Ordering::SeqCst) == 1);
+        if drained
+            && self
+                .waiting
+                .get(p)
+                .is_some_and(|w| w.swap(false, Ordering::SeqCst))
+        {
+            if let Some(thread) = linger.get() {
+                thread.unpark();
+            }
+        }
     }
 }
 
@@ -326,11 +374,7 @@ impl ShardState {
         // queued; while the writer is busy, records gather in it (Kafka's sender likewise
         // drains whatever accumulated while it was busy).
         let writer_idle = shared.config.linger_ms == 0
-            && topic
-                .route
-                .queued
-                .get(p)
-                .is_none_or(|q| q.load(Ordering::Acquire) == 0);
+            && (topic.route.writer_idle(p) || (!full && topic.route.wait_for_writer(p)));
         if full || writer_idle {
             self.seal(shared, t, partition);
         }
@@ -491,11 +535,7 @@ impl ShardState {
             let idle: Vec<u32> = (0..topic.batches.len() as u32)
                 .filter(|&p| {
                     topic.batches.get(p as usize).is_some_and(Option::is_some)
-                        && topic
-                            .route
-                            .queued
-                            .get(p as usize)
-                            .is_none_or(|q| q.load(Ordering::Acquire) == 0)
+                        && topic.route.writer_idle(p as usize)
                 })
                 .collect();
             for p in idle {

@@ -102,7 +102,7 @@ pub(crate) struct Shared {
     writers: Box<[Sender<WriterMsg>]>,
     routes: RwLock<HashMap<String, Arc<Route>>>,
     closed: AtomicBool,
-    linger_thread: OnceLock<Thread>,
+    linger_thread: Arc<OnceLock<Thread>>,
     linger_idle: AtomicBool,
 }
 
@@ -152,14 +152,16 @@ impl Producer {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let linger_thread: Arc<OnceLock<Thread>> = Arc::new(OnceLock::new());
         let started = || -> Result<()> {
             for i in 0..writer_count {
                 let (tx, rx) = bounded(WRITER_QUEUE);
                 let pool = Arc::clone(&pool);
                 let syncer = acks_all.then(|| sync_tx.clone());
+                let linger = Arc::clone(&linger_thread);
                 threads.writers.push(spawn(
                     format!("{client_id}-writer-{i}"),
-                    Box::new(move || writer::run_writer(rx, pool, syncer)),
+                    Box::new(move || writer::run_writer(rx, pool, syncer, linger)),
                 )?);
                 senders.push(tx);
             }
@@ -185,7 +187,7 @@ impl Producer {
             writers: senders.into_boxed_slice(),
             routes: RwLock::new(HashMap::new()),
             closed: AtomicBool::new(false),
-            linger_thread: OnceLock::new(),
+            linger_thread,
             linger_idle: AtomicBool::new(false),
             config,
         });
@@ -444,14 +446,14 @@ fn fail(msg: WriterMsg, pool: &BufferPool) {
     }
 }
 
-/// How often, with `linger.ms=0`, the linger thread looks for batches whose writer went
-/// idle while they gathered records.
-const IDLE_WRITER_POLL: Duration = Duration::from_micros(50);
+/// With `linger.ms=0`, how long the linger thread sleeps while batches wait for their
+/// writer: writers wake it when such a partition drains, so this is only a safety net.
+const IDLE_WRITER_POLL: Duration = Duration::from_millis(1);
 
 /// The linger thread: seals batches that have waited `linger.ms`, sleeping until the next
 /// one is due (or, with none open, until a send leaves one open). With `linger.ms=0` it
-/// seals the batches whose partition's writer has gone idle, looking every 50 µs while any
-/// batch is open.
+/// seals the batches whose partition's writer has gone idle: a writer wakes it when a
+/// partition that a batch waits on drains.
 fn run_linger(shared: &Shared) {
     let linger = Duration::from_millis(shared.config.linger_ms);
     while !shared.is_closed() {

@@ -86,13 +86,14 @@ pub(crate) fn run_writer(
     rx: Receiver<WriterMsg>,
     pool: Arc<BufferPool>,
     syncer: Option<Sender<SyncMsg>>,
+    linger: Arc<std::sync::OnceLock<std::thread::Thread>>,
 ) {
     'run: while let Ok(first) = next_message(&rx) {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(msg) = next.take() {
             match msg {
-                WriterMsg::Batch(batch) => append(batch, &pool, syncer.as_ref()),
+                WriterMsg::Batch(batch) => append(batch, &pool, syncer.as_ref(), &linger),
                 WriterMsg::Flush(latch) => match &syncer {
                     Some(syncer) => {
                         if let Err(e) = syncer.send(SyncMsg::Flush(latch)) {
@@ -136,7 +137,12 @@ fn next_message<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> 
     }
 }
 
-fn append(batch: ProducedBatch, pool: &BufferPool, syncer: Option<&Sender<SyncMsg>>) {
+fn append(
+    batch: ProducedBatch,
+    pool: &BufferPool,
+    syncer: Option<&Sender<SyncMsg>>,
+    linger: &std::sync::OnceLock<std::thread::Thread>,
+) {
     let ProducedBatch {
         route,
         partition,
@@ -153,9 +159,7 @@ fn append(batch: ProducedBatch, pool: &BufferPool, syncer: Option<&Sender<SyncMs
             partitions: route.partitions(),
         }),
     };
-    if let Some(queued) = route.queued.get(partition as usize) {
-        queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    route.dequeued(partition, linger);
     pool.release(bytes, reserved);
     let info = match result {
         Ok(info) => info,
