@@ -240,7 +240,7 @@ impl Shard {
         if state.open == 0 {
             return;
         }
-        state.seal_where(shared, |_| true);
+        state.seal_where(shared, |_, _, _| true);
     }
 
     /// Seals the batches open for `linger` or longer; returns when the oldest remaining one
@@ -260,9 +260,10 @@ impl Shard {
             return None;
         }
         if linger.is_zero() {
-            state.seal_idle(shared);
+            // `linger.ms=0`: the batches whose partition has nothing queued for its writer.
+            state.seal_where(shared, |route, p, _| route.writer_idle(p));
         } else {
-            state.seal_where(shared, |opened| now.duration_since(opened) >= linger);
+            state.seal_where(shared, |_, _, opened| now.duration_since(opened) >= linger);
         }
         // A linger too long to add to an instant never comes due; only size, flush and close
         // seal those batches.
@@ -505,40 +506,23 @@ impl ShardState {
             .min()
     }
 
-    fn seal_where(&mut self, shared: &Shared, due: impl Fn(Instant) -> bool) {
+    /// Seals every open batch for which `due(route, partition, opened)` holds.
+    fn seal_where(&mut self, shared: &Shared, due: impl Fn(&Route, usize, Instant) -> bool) {
         for t in 0..self.topics.len() {
             let Some(topic) = self.topics.get(t) else {
                 continue;
             };
-            let ready: Vec<u32> = (0..topic.batches.len() as u32)
+            let ready: Vec<u32> = (0..topic.batches.len())
                 .filter(|&p| {
                     topic
                         .batches
-                        .get(p as usize)
+                        .get(p)
                         .and_then(Option::as_ref)
-                        .is_some_and(|b| due(b.opened))
+                        .is_some_and(|b| due(&topic.route, p, b.opened))
                 })
+                .map(|p| p as u32)
                 .collect();
             for p in ready {
-                self.seal(shared, t, p);
-            }
-        }
-    }
-
-    /// Seals the open batches whose partition has nothing queued for its writer
-    /// (`linger.ms=0`).
-    fn seal_idle(&mut self, shared: &Shared) {
-        for t in 0..self.topics.len() {
-            let Some(topic) = self.topics.get(t) else {
-                continue;
-            };
-            let idle: Vec<u32> = (0..topic.batches.len() as u32)
-                .filter(|&p| {
-                    topic.batches.get(p as usize).is_some_and(Option::is_some)
-                        && topic.route.writer_idle(p as usize)
-                })
-                .collect();
-            for p in idle {
                 self.seal(shared, t, p);
             }
         }
