@@ -168,3 +168,49 @@ fn with_a_long_linger_every_batch_holds_one_run() {
         }
     }
 }
+
+/// A sticky record that fits neither its partition's batch nor the next partition's seals
+/// both and starts a fresh batch: no batch grows past `batch.size`, so none exceeds a
+/// topic `max.message.bytes` equal to it and every record is delivered.
+#[test]
+fn a_sticky_record_never_overfills_the_partition_it_moves_to() {
+    const LIMIT: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine
+        .create_topic(topic("t", 2).config("max.message.bytes", LIMIT.to_string()))
+        .unwrap();
+    let producer = engine
+        .producer(ProducerConfig {
+            acks: Acks::Leader,
+            batch_size: LIMIT,
+            linger_ms: 3_600_000, // only size, flush and close seal
+            ..ProducerConfig::default()
+        })
+        .unwrap();
+    let filler = "f".repeat(400);
+    let big = "b".repeat(300);
+    let mut deliveries = Vec::new();
+    // Each round leaves both partitions' batches about 830 bytes full, then sends a record
+    // that fits neither: whichever partition the sticky choice moves to is full too.
+    for _ in 0..20 {
+        for p in 0..2 {
+            for _ in 0..2 {
+                let record = ProducerRecord::new("t").partition(p).value(&filler);
+                deliveries.push(producer.send(record).unwrap());
+            }
+        }
+        deliveries.push(producer.send(ProducerRecord::new("t").value(&big)).unwrap());
+        producer.flush().unwrap();
+    }
+    for d in deliveries {
+        d.wait().expect("every batch is within max.message.bytes");
+    }
+    for p in 0..2 {
+        for batch in fetched_batches(&engine, "t", p) {
+            let size = batch.header.total_size() as usize;
+            assert!(size <= LIMIT, "a batch of {size} bytes");
+        }
+    }
+    producer.close().unwrap();
+}

@@ -291,23 +291,17 @@ impl ShardState {
 
         // A record that does not fit the open batch seals it; a sticky record then moves to
         // the next partition (KIP-794 switches once the partition's batch is full).
-        let fits = match topic
-            .batches
-            .get(partition as usize)
-            .and_then(Option::as_ref)
-        {
-            Some(open) => {
-                let size = open.buffer.record_size(timestamp, key, value, headers);
-                open.buffer.size() + size <= open.reserved
-            }
-            None => true,
-        };
-        if !fits {
+        if !topic.fits(partition, timestamp, record) {
             self.seal(shared, t, partition);
             if sticky {
                 let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
                 topic.sticky.switch();
                 partition = self.choose_partition(shared, t, record)?.0;
+                // The next partition may hold a batch too full for the record as well.
+                let topic = self.topics.get(t).ok_or(EngineError::ProducerClosed)?;
+                if !topic.fits(partition, timestamp, record) {
+                    self.seal(shared, t, partition);
+                }
             }
         }
         let p = partition as usize;
@@ -602,6 +596,21 @@ impl ShardState {
             reserved: open.reserved,
             delivery,
         }));
+    }
+}
+
+impl TopicBatches {
+    /// Whether the record fits the open batch of `partition` (or there is none).
+    fn fits(&self, partition: u32, timestamp: i64, record: &ProducerRecord<'_>) -> bool {
+        self.batches
+            .get(partition as usize)
+            .and_then(Option::as_ref)
+            .is_none_or(|open| {
+                let size =
+                    open.buffer
+                        .record_size(timestamp, record.key, record.value, record.headers);
+                open.buffer.size() + size <= open.reserved
+            })
     }
 }
 
