@@ -13,7 +13,7 @@ pub(crate) mod segments;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use silt_segment::log::{Segment, SegmentReader};
 
@@ -132,6 +132,13 @@ impl Log {
     /// commit.
     pub fn sync_count(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Holds off every sync of this log until the guard drops (appends go on). Tests of
+    /// group commit use it to queue acknowledgments behind one sync deterministically.
+    #[doc(hidden)]
+    pub fn hold_syncs(&self) -> MutexGuard<'_, ()> {
+        lock(&self.flush_lock)
     }
 
     /// Number of segments, the active one included.
