@@ -10,6 +10,7 @@ use crate::background::Background;
 use crate::checkpoint::{take_clean_shutdown, write_clean_shutdown, OffsetCheckpoint};
 use crate::config::EngineConfig;
 use crate::error::{io_err, EngineError, Result};
+use crate::extension::Extensions;
 use crate::fetch::Fetch;
 use crate::fsutil::sync_dir;
 use crate::log::segments::SegmentCache;
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) topics_version: AtomicU64,
     /// Producer ids handed out to idempotent producers, from blocks persisted ahead of use.
     pub(crate) producer_ids: Mutex<ProducerIdBlock>,
+    /// Per-engine state of the crates built on it ([`Engine::extension`]).
+    pub(crate) extensions: Extensions,
 }
 
 /// What [`Engine::open`] found.
@@ -143,6 +146,7 @@ impl Engine {
             open_report,
             topics_version: AtomicU64::new(0),
             producer_ids: Mutex::new(ProducerIdBlock::default()),
+            extensions: Extensions::default(),
         });
         crate::topic::remove_stray_partitions(&inner)?;
         if !clean {

@@ -17,6 +17,7 @@ mod checkpoint;
 pub mod config;
 mod engine;
 mod error;
+mod extension;
 mod fetch;
 mod fsutil;
 mod log;

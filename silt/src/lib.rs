@@ -7,6 +7,9 @@
 //! - the producer: [`Producer`] (from [`Engine::producer`]), [`ProducerRecord`],
 //!   [`ProducerConfig`], [`Delivery`] and [`RecordMetadata`], with Kafka's partitioners,
 //!   batching, compression and acks;
+//! - the consumer: [`Consumer`] (from [`ConsumerExt::consumer`]: `use silt::ConsumerExt`),
+//!   [`ConsumerConfig`], consumer groups with Kafka's assignors and rebalance protocols, and
+//!   committed offsets in the compacted `__consumer_offsets` topic;
 //! - [`batch`]: Kafka's RecordBatch v2 codec (build and read batches exactly as Kafka
 //!   writes them, with none / gzip / lz4 / zstd records);
 //! - [`log`]: mmap'd segment files with their sparse offset and time indexes, one writer and
@@ -36,6 +39,12 @@
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub use silt_consumer::{
+    assignor, offsets, CommitCallback, CommittedOffset, Consumer, ConsumerConfig, ConsumerError,
+    ConsumerExt, ConsumerRecord, ConsumerRecords, GroupDescription, GroupState,
+    MemberDescription, NoopListener, OffsetReset, PartitionLag, RebalanceListener,
+    RebalanceProtocol, TopicPartition,
+};
 pub use silt_engine::producer::{Callback, Partitioner};
 pub use silt_engine::{
     config, producer, Acks, CleanupPolicy, Delivery, Engine, EngineConfig, EngineConfigBuilder,

@@ -237,6 +237,35 @@ impl<'a> Batch<'a> {
         Ok(Records::new(bytes, &header, self.position, section))
     }
 
+    /// Decompresses the records section into `buffer` (replacing what it held), so that
+    /// [`Batch::records_decompressed`] can iterate them later through a shared borrow.
+    /// A reader that hands out records of many compressed batches at once (a consumer's
+    /// poll) keeps one buffer per batch and decompresses each once, up front.
+    pub fn decompress_into(&self, buffer: &mut DecompressBuffer) -> Result<()> {
+        match self.compression() {
+            Compression::None => {
+                buffer.bytes.clear();
+                Ok(())
+            }
+            codec => buffer
+                .decompress(codec, self.records_bytes(), self.position)
+                .map(|_| ()),
+        }
+    }
+
+    /// The records of this batch: borrowed from the batch when it is uncompressed, else from
+    /// `buffer`, which [`Batch::decompress_into`] must have filled from this same batch.
+    pub fn records_decompressed<'s>(&self, buffer: &'s DecompressBuffer) -> Records<'s>
+    where
+        'a: 's,
+    {
+        let header = self.header();
+        match header.attributes.compression() {
+            Compression::None => Records::new(self.records_bytes(), &header, self.position, ""),
+            _ => Records::new(&buffer.bytes, &header, self.position, "decompressed "),
+        }
+    }
+
     /// Iterates the records of an uncompressed batch without a buffer. Fails with
     /// [`SegmentError::UnsupportedCompression`] on a compressed batch.
     pub fn records_uncompressed(&self) -> Result<Records<'a>> {

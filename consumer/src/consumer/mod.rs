@@ -1,0 +1,730 @@
+//! The consumer: Kafka's `KafkaConsumer`, in-process.
+
+mod fetcher;
+mod membership;
+mod records;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use silt_engine::{Engine, EngineError, Log};
+
+use crate::config::{ConsumerConfig, OffsetReset};
+use crate::coordinator::{GroupDescription, Groups};
+use crate::error::{ConsumerError, Result};
+use crate::listener::RebalanceListener;
+use crate::offsets::CommittedOffset;
+use crate::types::TopicPartition;
+use membership::Membership;
+use records::PollBuffers;
+pub use records::{ConsumerRecord, ConsumerRecords, RecordsIter};
+
+/// Called with the outcome of a [`Consumer::commit_async`], in commit order.
+pub type CommitCallback =
+    Box<dyn FnOnce(&BTreeMap<TopicPartition, CommittedOffset>, Result<()>) + Send>;
+
+/// `engine.consumer(config)` and the group tools of `kafka-consumer-groups`, as an
+/// extension of the engine (the engine crate cannot name the consumer crate above it).
+pub trait ConsumerExt {
+    /// A consumer of this engine's topics. See [`Consumer`].
+    fn consumer(&self, config: ConsumerConfig) -> Result<Consumer>;
+
+    /// Every group with members or committed offsets.
+    fn list_consumer_groups(&self) -> Result<Vec<String>>;
+
+    /// A group's state, members, assignment, committed offsets and lag.
+    fn describe_consumer_group(&self, group: &str) -> Result<GroupDescription>;
+
+    /// Sets a group's committed offsets (`kafka-consumer-groups --reset-offsets`). Refused
+    /// while the group has members, as in Kafka.
+    fn alter_consumer_group_offsets(
+        &self,
+        group: &str,
+        offsets: &BTreeMap<TopicPartition, CommittedOffset>,
+    ) -> Result<()>;
+
+    /// Deletes a group's committed offsets (tombstones in the offsets log). Refused while
+    /// the group has members.
+    fn delete_consumer_group(&self, group: &str) -> Result<()>;
+}
+
+impl ConsumerExt for Engine {
+    fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        Consumer::new(self, config)
+    }
+
+    fn list_consumer_groups(&self) -> Result<Vec<String>> {
+        Ok(Groups::of(self)?.names())
+    }
+
+    fn describe_consumer_group(&self, group: &str) -> Result<GroupDescription> {
+        let groups = Groups::of(self)?;
+        if !groups.names().iter().any(|g| g == group) {
+            return Err(ConsumerError::UnknownGroup {
+                group: group.to_string(),
+            });
+        }
+        Ok(groups.group(group).describe(self, &groups.offsets))
+    }
+
+    fn alter_consumer_group_offsets(
+        &self,
+        group: &str,
+        offsets: &BTreeMap<TopicPartition, CommittedOffset>,
+    ) -> Result<()> {
+        let groups = Groups::of(self)?;
+        let coordinator = groups.group(group);
+        coordinator
+            .commit(self, &groups.offsets, None, offsets)
+            .map_err(|e| match e {
+                ConsumerError::CommitFailed { .. } => ConsumerError::GroupNotEmpty {
+                    group: group.to_string(),
+                    members: coordinator.member_count(),
+                },
+                other => other,
+            })
+    }
+
+    fn delete_consumer_group(&self, group: &str) -> Result<()> {
+        let groups = Groups::of(self)?;
+        if !groups.names().iter().any(|g| g == group) {
+            return Err(ConsumerError::UnknownGroup {
+                group: group.to_string(),
+            });
+        }
+        let members = groups.group(group).member_count();
+        if members > 0 {
+            return Err(ConsumerError::GroupNotEmpty {
+                group: group.to_string(),
+                members,
+            });
+        }
+        groups.offsets.delete(self, group, None)?;
+        Ok(())
+    }
+}
+
+/// One assigned partition's state.
+#[derive(Debug)]
+struct Assigned {
+    log: Arc<Log>,
+    /// The next offset to hand out (`None`: not yet resolved from the committed offset or
+    /// `auto.offset.reset`).
+    position: Option<i64>,
+    paused: bool,
+}
+
+/// How the consumer got its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    None,
+    Subscribed(Vec<String>),
+    Assigned,
+}
+
+/// Kafka's consumer, in-process: `subscribe` (group management) or `assign`, then `poll`.
+///
+/// Records are borrowed from the engine's maps (uncompressed batches) or from the
+/// consumer's reused decompression buffers, and are valid until the next call that takes
+/// the consumer mutably. Like Kafka's consumer it is used from one thread at a time
+/// (`Send`, not `Sync`).
+///
+/// ```
+/// use std::time::Duration;
+/// use silt_consumer::{ConsumerConfig, ConsumerExt, NoopListener, OffsetReset};
+/// use silt_engine::{Engine, EngineConfig, NewTopic, ProducerConfig, ProducerRecord};
+///
+/// let dir = tempfile::tempdir()?;
+/// let engine = Engine::open(dir.path(), EngineConfig::default())?;
+/// engine.create_topic(NewTopic::new("orders", 2))?;
+/// let producer = engine.producer(ProducerConfig::default())?;
+/// for i in 0..10 {
+///     producer.send(ProducerRecord::new("orders").key(&format!("k{i}")).value("v"))?;
+/// }
+/// producer.flush()?;
+///
+/// let config = ConsumerConfig::with_group("billing").auto_offset_reset(OffsetReset::Earliest);
+/// let mut consumer = engine.consumer(config)?;
+/// consumer.subscribe(&["orders"], NoopListener)?;
+/// let mut seen = 0;
+/// while seen < 10 {
+///     seen += consumer.poll(Duration::from_millis(100))?.len();
+/// }
+/// consumer.commit_sync()?;
+/// consumer.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Consumer {
+    engine: Engine,
+    config: ConsumerConfig,
+    groups: Option<Arc<Groups>>,
+    mode: Mode,
+    membership: Option<Membership>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    assignment: BTreeMap<TopicPartition, Assigned>,
+    next_auto_commit: Instant,
+    async_results: VecDeque<(
+        CommitCallback,
+        BTreeMap<TopicPartition, CommittedOffset>,
+        Result<()>,
+    )>,
+    buffers: PollBuffers,
+    /// Where the next poll starts among the assigned partitions (round robin for fairness).
+    rotation: usize,
+    in_listener: bool,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.config.group_id)
+            .field("mode", &self.mode)
+            .field("assignment", &self.assignment.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    fn new(engine: &Engine, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        let groups = match &config.group_id {
+            Some(_) => Some(Groups::of(engine)?),
+            None => None,
+        };
+        Ok(Consumer {
+            engine: engine.clone(),
+            next_auto_commit: Instant::now()
+                + Duration::from_millis(config.auto_commit_interval_ms),
+            config,
+            groups,
+            mode: Mode::None,
+            membership: None,
+            listener: None,
+            assignment: BTreeMap::new(),
+            async_results: VecDeque::new(),
+            buffers: PollBuffers::default(),
+            rotation: 0,
+            in_listener: false,
+            closed: false,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Joins the group and consumes `topics`, with partitions assigned by the group's
+    /// leader; `listener` hears of every change. Calling it again changes the subscription.
+    pub fn subscribe(
+        &mut self,
+        topics: &[&str],
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<()> {
+        self.check_usable()?;
+        if self.mode == Mode::Assigned {
+            return Err(ConsumerError::IllegalState(
+                "subscribe after assign: call unsubscribe first",
+            ));
+        }
+        let Some(groups) = &self.groups else {
+            return Err(ConsumerError::NoGroupId {
+                operation: "subscribe",
+            });
+        };
+        let group_id = self.config.group_id.clone().unwrap_or_default();
+        let group = groups.group(&group_id);
+        let mut topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        topics.sort();
+        topics.dedup();
+        self.listener = Some(Box::new(listener));
+        match &mut self.membership {
+            Some(m) => m.rejoin = true,
+            None => self.membership = Some(Membership::start(&self.engine, group, &self.config)?),
+        }
+        self.mode = Mode::Subscribed(topics);
+        Ok(())
+    }
+
+    /// Reads exactly `partitions`, with no group management (no rebalances); commits still
+    /// go to `group.id` when one is set. Replaces any previous assignment.
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.check_usable()?;
+        if matches!(self.mode, Mode::Subscribed(_)) {
+            return Err(ConsumerError::IllegalState(
+                "assign after subscribe: call unsubscribe first",
+            ));
+        }
+        let mut next = BTreeMap::new();
+        for tp in partitions {
+            let log = self.engine.log(&tp.topic, tp.partition)?;
+            let kept = self.assignment.remove(tp);
+            next.insert(
+                tp.clone(),
+                kept.unwrap_or(Assigned {
+                    log,
+                    position: None,
+                    paused: false,
+                }),
+            );
+        }
+        self.assignment = next;
+        self.mode = if partitions.is_empty() {
+            Mode::None
+        } else {
+            Mode::Assigned
+        };
+        Ok(())
+    }
+
+    /// Leaves the group (or drops the manual assignment).
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.check_usable()?;
+        self.leave_group(true)?;
+        self.assignment.clear();
+        self.mode = Mode::None;
+        Ok(())
+    }
+
+    /// The partitions this consumer reads now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment.keys().cloned().collect()
+    }
+
+    /// The subscribed topics.
+    pub fn subscription(&self) -> Vec<String> {
+        match &self.mode {
+            Mode::Subscribed(topics) => topics.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// This consumer's member id in its group (`None` before it joined).
+    pub fn member_id(&self) -> Option<&str> {
+        self.membership.as_ref()?.member_id.as_deref()
+    }
+
+    /// The generation of the group this consumer's assignment belongs to (-1: none).
+    pub fn generation(&self) -> i32 {
+        self.membership.as_ref().map_or(-1, |m| m.generation)
+    }
+
+    /// Up to `max.poll.records` records from the assigned, unpaused partitions, waiting up
+    /// to `timeout` for some to arrive. Also runs the group's business: heartbeats are sent
+    /// by a background thread, but rebalances (and the listener's callbacks), automatic
+    /// commits and the callbacks of `commit_async` happen here, in the caller's thread.
+    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<'_>> {
+        self.check_usable()?;
+        if self.in_listener {
+            return Err(ConsumerError::IllegalState(
+                "poll from inside a rebalance listener",
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        self.buffers.clear();
+        self.run_async_callbacks();
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            if let Some(m) = &self.membership {
+                m.polled();
+            }
+            self.maintain_group()?;
+            self.maybe_auto_commit();
+            self.fill()?;
+            if self.buffers.count > 0 {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            self.wait_for_records(deadline, idle_since.get_or_insert(now));
+        }
+        Ok(ConsumerRecords {
+            buffers: &self.buffers,
+        })
+    }
+
+    /// Waits a little for records or group news: spins for the first 50 µs (a record
+    /// produced now is seen within a microsecond), then sleeps in steps growing to 1 ms.
+    fn wait_for_records(&self, deadline: Instant, idle_since: &Instant) {
+        let idle = idle_since.elapsed();
+        if idle < Duration::from_micros(50) {
+            std::hint::spin_loop();
+            return;
+        }
+        let step = (idle / 8).clamp(Duration::from_micros(20), Duration::from_millis(1));
+        let step = step.min(deadline.saturating_duration_since(Instant::now()));
+        match &self.membership {
+            Some(m) => m.group.wait_for_change(m.seen_epoch, step),
+            None => std::thread::sleep(step),
+        }
+    }
+
+    /// One pass over the assigned partitions, from where the last poll stopped.
+    fn fill(&mut self) -> Result<()> {
+        let n = self.assignment.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut budget = self.config.max_poll_records;
+        let start = self.rotation % n;
+        let keys: Vec<TopicPartition> = self
+            .assignment
+            .keys()
+            .cycle()
+            .skip(start)
+            .take(n)
+            .cloned()
+            .collect();
+        for (i, tp) in keys.iter().enumerate() {
+            if budget == 0 {
+                self.rotation = start + i;
+                return Ok(());
+            }
+            self.fill_partition(tp, &mut budget)?;
+        }
+        self.rotation = start + 1;
+        Ok(())
+    }
+
+    fn fill_partition(&mut self, tp: &TopicPartition, budget: &mut usize) -> Result<()> {
+        let position = match self.assignment.get(tp) {
+            Some(a) if a.paused => return Ok(()),
+            Some(a) => a.position,
+            None => return Ok(()),
+        };
+        let position = match position {
+            Some(p) => p,
+            None => self.resolve_position(tp)?,
+        };
+        let Some(assigned) = self.assignment.get(tp) else {
+            return Ok(());
+        };
+        let fetch = match assigned
+            .log
+            .fetch(position, self.config.max_partition_fetch_bytes)
+        {
+            Ok(fetch) => fetch,
+            Err(EngineError::OffsetOutOfRange {
+                log_start, log_end, ..
+            }) => {
+                let reset = self.reset_position(tp, position, log_start, log_end)?;
+                self.set_position(tp, reset);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if fetch.is_empty() {
+            return Ok(());
+        }
+        let next = fetcher::take_records(
+            fetch,
+            &tp.topic,
+            tp.partition,
+            position,
+            budget,
+            self.config.check_crcs,
+            &mut self.buffers,
+        )?;
+        self.set_position(tp, next);
+        Ok(())
+    }
+
+    fn set_position(&mut self, tp: &TopicPartition, position: i64) {
+        if let Some(a) = self.assignment.get_mut(tp) {
+            a.position = Some(position);
+        }
+    }
+
+    /// The position of a partition that has none: the group's committed offset, else
+    /// `auto.offset.reset`.
+    fn resolve_position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        let committed = match (&self.groups, &self.config.group_id) {
+            (Some(groups), Some(group)) => groups.offsets.committed(group, tp),
+            _ => None,
+        };
+        let log = self.engine.log(&tp.topic, tp.partition)?;
+        let position = match committed {
+            Some(c) => c.offset,
+            None => match self.config.auto_offset_reset {
+                OffsetReset::Earliest => log.log_start_offset(),
+                OffsetReset::Latest => log.log_end_offset()?,
+                OffsetReset::None => {
+                    return Err(ConsumerError::NoOffsetForPartition {
+                        partition: tp.clone(),
+                        group: self.config.group_id.clone(),
+                    })
+                }
+            },
+        };
+        self.set_position(tp, position);
+        Ok(position)
+    }
+
+    /// Where an out-of-range position goes, by `auto.offset.reset`.
+    fn reset_position(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    ) -> Result<i64> {
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Ok(log_start),
+            OffsetReset::Latest => Ok(log_end),
+            OffsetReset::None => Err(ConsumerError::OffsetOutOfRange {
+                partition: tp.clone(),
+                offset,
+                log_start,
+                log_end,
+            }),
+        }
+    }
+
+    /// Moves the position of `partition` to `offset` (the next record read).
+    pub fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
+        self.check_usable()?;
+        let a = self.assigned_mut(partition)?;
+        a.position = Some(offset.max(0));
+        Ok(())
+    }
+
+    /// Moves the positions of `partitions` (all assigned when empty) to their log start.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_with(partitions, |log| Ok(log.log_start_offset()))
+    }
+
+    /// Moves the positions of `partitions` (all assigned when empty) to their log end.
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_with(partitions, |log| Ok(log.log_end_offset()?))
+    }
+
+    fn seek_with(
+        &mut self,
+        partitions: &[TopicPartition],
+        to: impl Fn(&Log) -> Result<i64>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let targets: Vec<TopicPartition> = if partitions.is_empty() {
+            self.assignment()
+        } else {
+            partitions.to_vec()
+        };
+        for tp in &targets {
+            let a = self.assigned_mut(tp)?;
+            a.position = Some(to(&a.log)?);
+        }
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` returns from `partition`, resolving it from the
+    /// committed offset or `auto.offset.reset` if needed.
+    pub fn position(&mut self, partition: &TopicPartition) -> Result<i64> {
+        self.check_usable()?;
+        match self.assigned_mut(partition)?.position {
+            Some(p) => Ok(p),
+            None => self.resolve_position(partition),
+        }
+    }
+
+    /// What the group committed for `partitions`.
+    pub fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<CommittedOffset>>> {
+        let (Some(groups), Some(group)) = (&self.groups, &self.config.group_id) else {
+            return Err(ConsumerError::NoGroupId {
+                operation: "committed",
+            });
+        };
+        Ok(partitions
+            .iter()
+            .map(|tp| (tp.clone(), groups.offsets.committed(group, tp)))
+            .collect())
+    }
+
+    /// Stops returning records from `partitions` until resumed (positions are kept, and the
+    /// partitions stay assigned).
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.assigned_mut(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Returns records from `partitions` again.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.assigned_mut(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.assignment
+            .iter()
+            .filter(|(_, a)| a.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Log end offset minus position, for each assigned partition whose position is known.
+    pub fn lag(&self) -> Result<BTreeMap<TopicPartition, i64>> {
+        let mut lags = BTreeMap::new();
+        for (tp, a) in &self.assignment {
+            if let Some(position) = a.position {
+                lags.insert(tp.clone(), (a.log.log_end_offset()? - position).max(0));
+            }
+        }
+        Ok(lags)
+    }
+
+    /// Commits the positions of every assigned partition (the offsets after the records the
+    /// last polls returned) and waits until they are in the offsets log.
+    pub fn commit_sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        let offsets = self.positions();
+        self.commit_offsets(&offsets)
+    }
+
+    /// Commits the given offsets (each the next offset to read, as in Kafka).
+    pub fn commit_sync_offsets(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, CommittedOffset>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        self.commit_offsets(offsets)
+    }
+
+    /// Commits the current positions and calls `callback` with the outcome from a later
+    /// `poll`, `commit_sync` or `close`, callbacks always in commit order.
+    pub fn commit_async(
+        &mut self,
+        callback: impl FnOnce(&BTreeMap<TopicPartition, CommittedOffset>, Result<()>) + Send + 'static,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let offsets = self.positions();
+        let result = self.commit_offsets(&offsets);
+        self.async_results
+            .push_back((Box::new(callback), offsets, result));
+        Ok(())
+    }
+
+    fn run_async_callbacks(&mut self) {
+        while let Some((callback, offsets, result)) = self.async_results.pop_front() {
+            callback(&offsets, result);
+        }
+    }
+
+    fn positions(&self) -> BTreeMap<TopicPartition, CommittedOffset> {
+        self.assignment
+            .iter()
+            .filter_map(|(tp, a)| Some((tp.clone(), CommittedOffset::new(a.position?))))
+            .collect()
+    }
+
+    fn commit_offsets(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, CommittedOffset>,
+    ) -> Result<()> {
+        self.run_async_callbacks();
+        let (Some(groups), Some(group_id)) = (&self.groups, &self.config.group_id) else {
+            return Err(ConsumerError::NoGroupId {
+                operation: "commit",
+            });
+        };
+        let member = self
+            .membership
+            .as_ref()
+            .and_then(|m| Some((m.member_id.as_deref()?, m.generation)));
+        let group = match &self.membership {
+            Some(m) => Arc::clone(&m.group),
+            None => groups.group(group_id),
+        };
+        group.commit(&self.engine, &groups.offsets, member, offsets)
+    }
+
+    /// Automatic commit when due (`enable.auto.commit`); a failure is dropped, as the Java
+    /// client only logs it: the next commit carries the same or later offsets.
+    fn maybe_auto_commit(&mut self) {
+        if !self.auto_commit_on() || Instant::now() < self.next_auto_commit {
+            return;
+        }
+        self.next_auto_commit =
+            Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
+        let _ = self.commit_sync();
+    }
+
+    fn auto_commit_on(&self) -> bool {
+        self.config.enable_auto_commit
+            && self.config.group_id.is_some()
+            && !self.assignment.is_empty()
+    }
+
+    /// The group this consumer belongs to, as `kafka-consumer-groups --describe` shows it.
+    pub fn describe_group(&self) -> Result<GroupDescription> {
+        let (Some(groups), Some(group)) = (&self.groups, &self.config.group_id) else {
+            return Err(ConsumerError::NoGroupId {
+                operation: "describe_group",
+            });
+        };
+        Ok(groups.group(group).describe(&self.engine, &groups.offsets))
+    }
+
+    /// Commits (with auto-commit on), tells the listener its partitions are revoked, and
+    /// leaves the group, so the partitions move at once. A static member does not leave:
+    /// it keeps its partitions for `session.timeout.ms`, waiting to come back (KIP-345).
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let committed = if self.auto_commit_on() {
+            self.commit_sync()
+        } else {
+            Ok(())
+        };
+        self.run_async_callbacks();
+        let left = self.leave_group(self.config.group_instance_id.is_none());
+        self.closed = true;
+        committed.and(left)
+    }
+
+    /// Stops heartbeating and drops the consumer without leaving the group or committing,
+    /// as a crashed process would: its partitions move after `session.timeout.ms`.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        if let Some(m) = self.membership.take() {
+            m.stop();
+        }
+        self.closed = true;
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.closed {
+            return Err(ConsumerError::Closed);
+        }
+        Ok(())
+    }
+
+    fn assigned_mut(&mut self, tp: &TopicPartition) -> Result<&mut Assigned> {
+        self.assignment
+            .get_mut(tp)
+            .ok_or_else(|| ConsumerError::NotAssigned {
+                partition: tp.clone(),
+            })
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
