@@ -164,7 +164,11 @@ fn acks_all_acknowledges_synced_records_with_shared_syncs() {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while appended() < RECORDS {
-        assert!(Instant::now() < deadline, "only {} records appended", appended());
+        assert!(
+            Instant::now() < deadline,
+            "only {} records appended",
+            appended()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(

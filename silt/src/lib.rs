@@ -41,9 +41,8 @@
 
 pub use silt_consumer::{
     assignor, offsets, CommitCallback, CommittedOffset, Consumer, ConsumerConfig, ConsumerError,
-    ConsumerExt, ConsumerRecord, ConsumerRecords, GroupDescription, GroupState,
-    MemberDescription, NoopListener, OffsetReset, PartitionLag, RebalanceListener,
-    RebalanceProtocol, TopicPartition,
+    ConsumerExt, ConsumerRecord, ConsumerRecords, GroupDescription, GroupState, MemberDescription,
+    NoopListener, OffsetReset, PartitionLag, RebalanceListener, RebalanceProtocol, TopicPartition,
 };
 pub use silt_engine::producer::{Callback, Partitioner};
 pub use silt_engine::{
