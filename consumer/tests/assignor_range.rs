@@ -1,39 +1,12 @@
 //! RangeAssignor: contiguous ranges per topic, in Kafka's member order.
 
+mod assignor_support;
+
 use std::collections::BTreeMap;
 
+use assignor_support::simple::*;
 use proptest::prelude::*;
 use silt_consumer::assignor::{by_name, Assignor, RangeAssignor, RebalanceProtocol, Subscription};
-use silt_consumer::TopicPartition;
-
-fn topics(list: &[(&str, u32)]) -> BTreeMap<String, u32> {
-    list.iter().map(|&(t, n)| (t.to_string(), n)).collect()
-}
-
-fn member(topics: &[&str], instance: Option<&str>) -> Subscription {
-    Subscription {
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        group_instance_id: instance.map(str::to_string),
-        ..Subscription::default()
-    }
-}
-
-fn group(members: &[(&str, Subscription)]) -> BTreeMap<String, Subscription> {
-    members
-        .iter()
-        .map(|(id, s)| (id.to_string(), s.clone()))
-        .collect()
-}
-
-fn tps(list: &[(&str, u32)]) -> Vec<TopicPartition> {
-    list.iter()
-        .map(|&(t, p)| TopicPartition::new(t, p))
-        .collect()
-}
-
-fn of<'a>(out: &'a BTreeMap<String, Vec<TopicPartition>>, id: &str) -> &'a [TopicPartition] {
-    out.get(id).unwrap()
-}
 
 #[test]
 fn name_and_protocols_are_kafkas() {

@@ -146,8 +146,7 @@ impl Consumer {
                 SyncOutcome::Assigned {
                     generation,
                     partitions,
-                    protocol,
-                } => self.apply_assignment(generation, partitions, protocol),
+                } => self.apply_assignment(generation, partitions),
                 SyncOutcome::Fenced => self.lose_all(),
                 SyncOutcome::FencedInstance => {
                     self.lose_all();
@@ -210,12 +209,7 @@ impl Consumer {
     /// Applies the assignment of a new generation. Cooperative: partitions no longer
     /// assigned are revoked (after a commit, with auto-commit) and the consumer rejoins at
     /// once so that they can go to their new owner in a second round.
-    fn apply_assignment(
-        &mut self,
-        generation: i32,
-        partitions: Vec<TopicPartition>,
-        _group_protocol: RebalanceProtocol,
-    ) {
+    fn apply_assignment(&mut self, generation: i32, partitions: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         let revoked: Vec<TopicPartition> = self
             .assignment

@@ -363,7 +363,9 @@ impl Consumer {
         }
     }
 
-    /// One pass over the assigned partitions, from where the last poll stopped.
+    /// One pass over the assigned partitions, from where the last poll stopped. The
+    /// assignment is walked in place (from `start` to the end, then from the beginning), so a
+    /// pass copies no partition names.
     fn fill(&mut self) -> Result<()> {
         let n = self.assignment.len();
         if n == 0 {
@@ -371,117 +373,37 @@ impl Consumer {
         }
         let mut budget = self.config.max_poll_records;
         let start = self.rotation % n;
-        let keys: Vec<TopicPartition> = self
-            .assignment
-            .keys()
-            .cycle()
-            .skip(start)
-            .take(n)
-            .cloned()
-            .collect();
-        for (i, tp) in keys.iter().enumerate() {
+        let positions = Positions::new(&self.config, self.groups.as_deref());
+        let buffers = &mut self.buffers;
+        let mut visited = 0;
+        let mut visit = |tp: &TopicPartition, assigned: &mut Assigned| -> Result<bool> {
             if budget == 0 {
-                self.rotation = start + i;
-                return Ok(());
+                return Ok(false);
             }
-            self.fill_partition(tp, &mut budget)?;
-        }
-        self.rotation = start + 1;
-        Ok(())
-    }
-
-    fn fill_partition(&mut self, tp: &TopicPartition, budget: &mut usize) -> Result<()> {
-        let position = match self.assignment.get(tp) {
-            Some(a) if a.paused => return Ok(()),
-            Some(a) => a.position,
-            None => return Ok(()),
+            fill_partition(&positions, tp, assigned, &mut budget, buffers)?;
+            visited += 1;
+            Ok(true)
         };
-        let position = match position {
-            Some(p) => p,
-            None => self.resolve_position(tp)?,
-        };
-        let Some(assigned) = self.assignment.get(tp) else {
-            return Ok(());
-        };
-        let fetch = match assigned
-            .log
-            .fetch(position, self.config.max_partition_fetch_bytes)
-        {
-            Ok(fetch) => fetch,
-            Err(EngineError::OffsetOutOfRange {
-                log_start, log_end, ..
-            }) => {
-                let reset = self.reset_position(tp, position, log_start, log_end)?;
-                self.set_position(tp, reset);
-                return Ok(());
+        let mut more = true;
+        for (tp, assigned) in self.assignment.iter_mut().skip(start) {
+            more = visit(tp, assigned)?;
+            if !more {
+                break;
             }
-            Err(e) => return Err(e.into()),
-        };
-        if fetch.is_empty() {
-            return Ok(());
         }
-        let next = fetcher::take_records(
-            fetch,
-            &tp.topic,
-            tp.partition,
-            position,
-            budget,
-            self.config.check_crcs,
-            &mut self.buffers,
-        )?;
-        self.set_position(tp, next);
-        Ok(())
-    }
-
-    fn set_position(&mut self, tp: &TopicPartition, position: i64) {
-        if let Some(a) = self.assignment.get_mut(tp) {
-            a.position = Some(position);
-        }
-    }
-
-    /// The position of a partition that has none: the group's committed offset, else
-    /// `auto.offset.reset`.
-    fn resolve_position(&mut self, tp: &TopicPartition) -> Result<i64> {
-        let committed = match (&self.groups, &self.config.group_id) {
-            (Some(groups), Some(group)) => groups.offsets.committed(group, tp),
-            _ => None,
-        };
-        let log = self.engine.log(&tp.topic, tp.partition)?;
-        let position = match committed {
-            Some(c) => c.offset,
-            None => match self.config.auto_offset_reset {
-                OffsetReset::Earliest => log.log_start_offset(),
-                OffsetReset::Latest => log.log_end_offset()?,
-                OffsetReset::None => {
-                    return Err(ConsumerError::NoOffsetForPartition {
-                        partition: tp.clone(),
-                        group: self.config.group_id.clone(),
-                    })
+        if more {
+            for (tp, assigned) in self.assignment.iter_mut().take(start) {
+                if !visit(tp, assigned)? {
+                    break;
                 }
-            },
-        };
-        self.set_position(tp, position);
-        Ok(position)
-    }
-
-    /// Where an out-of-range position goes, by `auto.offset.reset`.
-    fn reset_position(
-        &self,
-        tp: &TopicPartition,
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    ) -> Result<i64> {
-        match self.config.auto_offset_reset {
-            OffsetReset::Earliest => Ok(log_start),
-            OffsetReset::Latest => Ok(log_end),
-            OffsetReset::None => Err(ConsumerError::OffsetOutOfRange {
-                partition: tp.clone(),
-                offset,
-                log_start,
-                log_end,
-            }),
+            }
         }
+        self.rotation = if visited == n {
+            start + 1
+        } else {
+            start + visited
+        };
+        Ok(())
     }
 
     /// Moves the position of `partition` to `offset` (the next record read).
@@ -526,7 +448,15 @@ impl Consumer {
         self.check_usable()?;
         match self.assigned_mut(partition)?.position {
             Some(p) => Ok(p),
-            None => self.resolve_position(partition),
+            None => {
+                let positions = Positions::new(&self.config, self.groups.as_deref());
+                let assigned = self.assignment.get_mut(partition).ok_or_else(|| {
+                    ConsumerError::NotAssigned {
+                        partition: partition.clone(),
+                    }
+                })?;
+                positions.resolve(partition, assigned)
+            }
         }
     }
 
@@ -726,5 +656,99 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         let _ = self.close_inner();
+    }
+}
+
+/// Reads from `assigned` into `buffers`, at most `budget` records, and moves its position.
+fn fill_partition(
+    positions: &Positions<'_>,
+    tp: &TopicPartition,
+    assigned: &mut Assigned,
+    budget: &mut usize,
+    buffers: &mut PollBuffers,
+) -> Result<()> {
+    if assigned.paused {
+        return Ok(());
+    }
+    let position = match assigned.position {
+        Some(p) => p,
+        None => positions.resolve(tp, assigned)?,
+    };
+    let max_bytes = positions.config.max_partition_fetch_bytes;
+    let fetch = match assigned.log.fetch(position, max_bytes) {
+        Ok(fetch) => fetch,
+        Err(EngineError::OffsetOutOfRange {
+            log_start, log_end, ..
+        }) => {
+            assigned.position = Some(positions.reset(tp, position, log_start, log_end)?);
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if fetch.is_empty() {
+        return Ok(());
+    }
+    let check_crcs = positions.config.check_crcs;
+    let next = fetcher::take_records(
+        fetch,
+        &tp.topic,
+        tp.partition,
+        position,
+        budget,
+        check_crcs,
+        buffers,
+    )?;
+    assigned.position = Some(next);
+    Ok(())
+}
+
+/// How a partition without a valid position gets one: what the consumer reads besides
+/// the assignment, borrowed apart from it so a poll can walk the assignment mutably.
+struct Positions<'a> {
+    config: &'a ConsumerConfig,
+    groups: Option<&'a Groups>,
+}
+
+impl<'a> Positions<'a> {
+    fn new(config: &'a ConsumerConfig, groups: Option<&'a Groups>) -> Self {
+        Positions { config, groups }
+    }
+
+    /// The position of a partition that has none: the group's committed offset, else
+    /// `auto.offset.reset`. Stored in `assigned` and returned.
+    fn resolve(&self, tp: &TopicPartition, assigned: &mut Assigned) -> Result<i64> {
+        let committed = match (self.groups, &self.config.group_id) {
+            (Some(groups), Some(group)) => groups.offsets.committed(group, tp),
+            _ => None,
+        };
+        let position = match committed {
+            Some(c) => c.offset,
+            None => match self.config.auto_offset_reset {
+                OffsetReset::Earliest => assigned.log.log_start_offset(),
+                OffsetReset::Latest => assigned.log.log_end_offset()?,
+                OffsetReset::None => {
+                    return Err(ConsumerError::NoOffsetForPartition {
+                        partition: tp.clone(),
+                        group: self.config.group_id.clone(),
+                    })
+                }
+            },
+        };
+        assigned.position = Some(position);
+        Ok(position)
+    }
+
+    /// Where an out-of-range position goes, by `auto.offset.reset`.
+    fn reset(&self, tp: &TopicPartition, offset: i64, log_start: i64, log_end: i64) -> Result<i64> {
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Ok(log_start),
+            OffsetReset::Latest => Ok(log_end),
+            OffsetReset::None => Err(ConsumerError::OffsetOutOfRange {
+                partition: tp.clone(),
+                offset,
+                log_start,
+                log_end,
+            }),
+        }
     }
 }

@@ -73,7 +73,6 @@ pub(crate) enum SyncOutcome {
     Assigned {
         generation: i32,
         partitions: Vec<TopicPartition>,
-        protocol: RebalanceProtocol,
     },
     /// The member is no longer in the group (it expired or was removed).
     Fenced,
@@ -314,7 +313,6 @@ impl GroupCoordinator {
             _ if inner.generation != known => SyncOutcome::Assigned {
                 generation: inner.generation,
                 partitions: member.assignment.clone(),
-                protocol: inner.protocol,
             },
             _ => SyncOutcome::Unchanged,
         }
@@ -390,7 +388,7 @@ impl GroupCoordinator {
 
     /// Removes members whose session or poll interval expired, and, when a rebalance round
     /// is past its deadline, the members that did not rejoin in time.
-    fn expire(&self, inner: &mut Inner, _engine: &Engine) {
+    fn expire(&self, inner: &mut Inner, engine: &Engine) {
         let now = mono_ms();
         let late_round =
             inner.state == GroupState::PreparingRebalance && now > inner.round_deadline_ms;
@@ -418,7 +416,7 @@ impl GroupCoordinator {
                 }
             }
         }
-        self.after_removal(inner, _engine);
+        self.after_removal(inner, engine);
     }
 
     fn after_removal(&self, inner: &mut Inner, engine: &Engine) {
