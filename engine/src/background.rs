@@ -1,7 +1,9 @@
-//! The engine's one background thread: `flush.ms`, retention and recovery point checkpoints.
+//! The engine's one background thread: `flush.ms`, retention, recovery point checkpoints and
+//! log compaction.
 //!
 //! Each tick does bounded work: at most `silt.retention.max.segments.per.tick` segments are
-//! deleted per retention pass. The thread holds only a weak reference to the engine, so
+//! deleted per retention pass, and a cleaner pass (every `log.cleaner.backoff.ms`, when
+//! `log.cleaner.enable`) cleans one log, the dirtiest eligible one. The thread holds only a weak reference to the engine, so
 //! dropping the last `Engine` handle stops it.
 
 use std::sync::Weak;
@@ -23,13 +25,15 @@ pub(crate) struct Background {
 
 /// When each job next runs.
 struct Schedule {
-    every: [Duration; 3],
-    next: [Instant; 3],
+    every: [Duration; 4],
+    next: [Instant; 4],
+    cleaner_enable: bool,
 }
 
 const FLUSH: usize = 0;
 const RETENTION: usize = 1;
 const CHECKPOINT: usize = 2;
+const CLEANER: usize = 3;
 
 impl Background {
     pub(crate) fn start(inner: Weak<Inner>, config: &EngineConfig) -> Result<Background> {
@@ -38,9 +42,11 @@ impl Background {
             config.flush_scheduler_interval_ms,
             config.retention_check_interval_ms,
             config.flush_offset_checkpoint_interval_ms,
+            config.cleaner_backoff_ms,
         ]
         .map(|ms| Duration::from_millis(ms.max(1)));
         let budget = config.retention_max_segments_per_tick;
+        let cleaner_enable = config.cleaner_enable;
         let handle = std::thread::Builder::new()
             .name("silt-background".into())
             .spawn(move || {
@@ -48,6 +54,7 @@ impl Background {
                 let mut schedule = Schedule {
                     every,
                     next: every.map(|d| now + d),
+                    cleaner_enable,
                 };
                 loop {
                     let due = schedule.next.iter().min().copied().unwrap_or(now);
@@ -83,6 +90,7 @@ impl Schedule {
             due(FLUSH, self),
             due(RETENTION, self),
             due(CHECKPOINT, self),
+            due(CLEANER, self),
         ];
         for (i, ran) in run.iter().enumerate() {
             if let (true, Some(next), Some(every)) = (*ran, self.next.get_mut(i), self.every.get(i))
@@ -101,6 +109,9 @@ impl Schedule {
         }
         if run[CHECKPOINT] {
             inner.write_checkpoints()?;
+        }
+        if run[CLEANER] && self.cleaner_enable {
+            inner.clean_dirtiest()?;
         }
         Ok(())
     }

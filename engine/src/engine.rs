@@ -13,8 +13,11 @@ use crate::error::{io_err, EngineError, Result};
 use crate::extension::Extensions;
 use crate::fetch::Fetch;
 use crate::fsutil::sync_dir;
+use crate::log::cleaner::CleanerShared;
 use crate::log::segments::SegmentCache;
-use crate::log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
+use crate::log::{
+    CleanerReport, ListedOffset, Log, LogAppendInfo, LogToClean, OffsetSpec, RetentionReport,
+};
 use crate::metadata::MetadataDir;
 use crate::producer::ProducerIdBlock;
 use crate::sync::{lock, read};
@@ -69,6 +72,8 @@ pub(crate) struct Inner {
     lock_file: File,
     pub(crate) meta: MetadataDir,
     pub(crate) cache: Arc<SegmentCache>,
+    /// The log cleaner and its checkpoint (compacted topics).
+    pub(crate) cleaner: Arc<CleanerShared>,
     pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serializes topic creation, deletion and alteration, and checkpoint writes.
     pub(crate) admin: Mutex<()>,
@@ -131,13 +136,16 @@ impl Engine {
         let clean = take_clean_shutdown(&dir)?;
         let meta = MetadataDir::open(&dir)?;
         let cache = Arc::new(SegmentCache::new(config.max_open_segments));
-        let (topics, open_report) = crate::topic::load_topics(&dir, &config, &meta, &cache, clean)?;
+        let cleaner = CleanerShared::open(&dir, config.cleaner_dedupe_buffer_bytes)?;
+        let (topics, open_report) =
+            crate::topic::load_topics(&dir, &config, &meta, &cache, &cleaner, clean)?;
         let inner = Arc::new(Inner {
             dir,
             config,
             lock_file,
             meta,
             cache,
+            cleaner,
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             background: Mutex::new(None),
@@ -239,6 +247,22 @@ impl Engine {
         self.inner.retention_pass(usize::MAX)
     }
 
+    /// Compacts every log whose `cleanup.policy` includes `compact` and that is eligible now
+    /// (see [`Log::cleanable`]), with no per-tick bound: what the background cleaner does
+    /// every `log.cleaner.backoff.ms`, one log at a time. Works whether or not
+    /// `log.cleaner.enable` is set.
+    pub fn clean_logs(&self) -> Result<CleanerReport> {
+        self.inner.check_open()?;
+        let now = crate::log::now_ms();
+        let mut report = CleanerReport::default();
+        for log in self.inner.all_logs() {
+            if let Some(stats) = log.clean(now)? {
+                report.add(&stats);
+            }
+        }
+        Ok(report)
+    }
+
     /// Closed segments mapped right now, across the engine (at most `silt.max.open.segments`,
     /// plus those that fetches still hold).
     pub fn mapped_closed_segments(&self) -> usize {
@@ -296,6 +320,32 @@ impl Inner {
             self.write_checkpoints()?;
         }
         Ok(report)
+    }
+
+    /// The background cleaner's tick: cleans the eligible log with the largest dirty ratio
+    /// (bounded work: one log), if any.
+    pub(crate) fn clean_dirtiest(&self) -> Result<Option<CleanerReport>> {
+        let now = crate::log::now_ms();
+        let mut dirtiest: Option<(Arc<Log>, LogToClean)> = None;
+        for log in self.all_logs() {
+            let Some(to_clean) = log.cleanable(now)?.filter(|c| c.eligible) else {
+                continue;
+            };
+            if dirtiest
+                .as_ref()
+                .is_none_or(|(_, d)| to_clean.dirty_ratio > d.dirty_ratio)
+            {
+                dirtiest = Some((log, to_clean));
+            }
+        }
+        let Some((log, _)) = dirtiest else {
+            return Ok(None);
+        };
+        let mut report = CleanerReport::default();
+        if let Some(stats) = log.clean(now)? {
+            report.add(&stats);
+        }
+        Ok(Some(report))
     }
 
     /// Writes both offset checkpoints from every partition's current state.

@@ -168,6 +168,21 @@ pub enum EngineError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A compaction stopped on purpose after a step of its segment swap (a test hook that
+    /// simulates a crash: the files are left as they are).
+    #[error(
+        "cleaning of {topic}-{partition} stopped after step {step:?} of segment {base_offset}"
+    )]
+    CleanerInterrupted {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Base offset of the segment being swapped.
+        base_offset: i64,
+        /// The last step done.
+        step: crate::log::CleanerStep,
+    },
     /// The batch a record was sent in could not be appended (or, with `acks=all`, synced):
     /// every record of the batch fails with this error, and none of them is acknowledged.
     #[error("the batch for {topic}-{partition} failed: {source}")]

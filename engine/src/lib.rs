@@ -34,7 +34,11 @@ pub use config::{
 pub use engine::{Engine, OpenReport, LOCK_FILE, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use error::{EngineError, Result};
 pub use fetch::{Fetch, FetchedRecords};
-pub use log::{ListedOffset, Log, LogAppendInfo, OffsetSpec, RetentionReport};
+pub use log::cleaner::CLEANER_CHECKPOINT;
+pub use log::{
+    CleanerReport, CleanerStats, CleanerStep, ListedOffset, Log, LogAppendInfo, LogToClean,
+    OffsetSpec, RetentionReport,
+};
 pub use name::{topic_collides, validate_topic_name};
 pub use producer::{Delivery, Producer, ProducerRecord, RecordMetadata};
 pub use topic::{NewTopic, PartitionDescription, TopicDescription, MAX_PARTITIONS};

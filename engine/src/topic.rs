@@ -10,6 +10,7 @@ use crate::config::{EngineConfig, TopicConfig};
 use crate::engine::{Engine, Inner, OpenReport, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 use crate::error::{io_err, EngineError, Result};
 use crate::fsutil::{remove_dir_all_durable, sync_dir};
+use crate::log::cleaner::CleanerShared;
 use crate::log::segments::SegmentCache;
 use crate::log::{LoadContext, Log};
 use crate::metadata::{MetadataDir, TopicMetadata};
@@ -130,7 +131,7 @@ fn load_logs(
     data_dir: &Path,
     meta: &TopicMetadata,
     config: &Arc<TopicConfig>,
-    cache: &Arc<SegmentCache>,
+    (cache, cleaner): (&Arc<SegmentCache>, &Arc<CleanerShared>),
     range: std::ops::Range<u32>,
     checkpoints: &Checkpoints,
     report: &mut OpenReport,
@@ -147,6 +148,8 @@ fn load_logs(
             recovery_point: checkpoints.recovery.get(&key).copied(),
             log_start: checkpoints.log_start.get(&key).copied(),
             clean: checkpoints.clean,
+            clean_point: cleaner.clean_point(&meta.name, partition),
+            cleaner: Arc::clone(cleaner),
         })?;
         report.partitions += 1;
         report.segments_recovered += load.segments_recovered;
@@ -163,6 +166,7 @@ pub(crate) fn load_topics(
     config: &EngineConfig,
     meta: &MetadataDir,
     cache: &Arc<SegmentCache>,
+    cleaner: &Arc<CleanerShared>,
     clean: bool,
 ) -> Result<(BTreeMap<String, Arc<Topic>>, OpenReport)> {
     let checkpoints = Checkpoints {
@@ -184,7 +188,7 @@ pub(crate) fn load_topics(
             data_dir,
             &topic_meta,
             &topic_config,
-            cache,
+            (cache, cleaner),
             0..topic_meta.partitions,
             &checkpoints,
             &mut report,
@@ -307,7 +311,7 @@ impl Engine {
             &inner.dir,
             meta,
             config,
-            &inner.cache,
+            (&inner.cache, &inner.cleaner),
             range,
             &checkpoints,
             &mut report,
@@ -329,6 +333,7 @@ impl Engine {
             inner.topics_changed();
             for log in &topic.logs {
                 log.mark_deleted();
+                log.forget_clean_point()?;
             }
             // Removing the metadata file is the commit point: after it, a crash leaves only
             // stray directories, which the next open removes.

@@ -37,7 +37,7 @@ fn keys_are_sorted_and_all_known() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted, EngineConfig::KEYS);
-    assert_eq!(EngineConfig::KEYS.len(), 24);
+    assert_eq!(EngineConfig::KEYS.len(), 27);
     for key in EngineConfig::KEYS {
         // Known keys refuse garbage as a bad value, not as an unknown key.
         assert_refused(key, "garbage");
@@ -341,6 +341,7 @@ fn builder_sets_every_field() {
             flush_scheduler_interval_ms: 2,
             flush_offset_checkpoint_interval_ms: 3,
             max_open_segments: 1,
+            ..EngineConfig::default()
         }
     );
     let by_key = EngineConfig::builder()
@@ -407,4 +408,35 @@ fn builder_validates_every_field() {
         let (got_key, got_value, _) = common::invalid(builder.build().unwrap_err());
         assert_eq!((got_key.as_str(), got_value.as_str()), (key, value));
     }
+}
+
+#[test]
+fn cleaner_keys_have_kafkas_names_defaults_and_ranges() {
+    let defaults = EngineConfig::default();
+    assert!(defaults.cleaner_enable);
+    assert_eq!(defaults.cleaner_backoff_ms, 15_000);
+    assert_eq!(defaults.cleaner_dedupe_buffer_bytes, 128 << 20);
+    let config = EngineConfig::from_map([
+        ("log.cleaner.enable", "FALSE"),
+        ("log.cleaner.backoff.ms", "250"),
+        ("log.cleaner.dedupe.buffer.size", "1048576"),
+    ])
+    .unwrap();
+    assert!(!config.cleaner_enable);
+    assert_eq!(config.cleaner_backoff_ms, 250);
+    assert_eq!(config.cleaner_dedupe_buffer_bytes, 1 << 20);
+    assert_eq!(assert_refused("log.cleaner.enable", "yes"), "true or false");
+    assert_refused("log.cleaner.backoff.ms", "0");
+    assert_refused("log.cleaner.dedupe.buffer.size", "1024");
+    let built = EngineConfig::builder()
+        .cleaner_enable(false)
+        .cleaner_backoff_ms(5)
+        .cleaner_dedupe_buffer_bytes(1 << 20)
+        .build()
+        .unwrap();
+    assert_eq!((built.cleaner_enable, built.cleaner_backoff_ms), (false, 5));
+    assert!(EngineConfig::builder()
+        .cleaner_backoff_ms(0)
+        .build()
+        .is_err());
 }

@@ -30,6 +30,16 @@ pub struct EngineConfig {
     pub flush_offset_checkpoint_interval_ms: u64,
     /// `silt.max.open.segments` (1024): closed segments kept mapped at once (an LRU).
     pub max_open_segments: usize,
+    /// `log.cleaner.enable` (true): whether the background task compacts logs whose
+    /// `cleanup.policy` includes `compact`. [`Engine::clean_logs`](crate::Engine::clean_logs)
+    /// works either way.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms` (15000): how often the background task looks for a log to
+    /// clean.
+    pub cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size` (128 MiB): most memory the cleaner's key → offset
+    /// map takes (24 bytes a key). A dirty range with more keys is cleaned a prefix at a time.
+    pub cleaner_dedupe_buffer_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +52,9 @@ impl Default for EngineConfig {
             flush_scheduler_interval_ms: 1000,
             flush_offset_checkpoint_interval_ms: 60_000,
             max_open_segments: 1024,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
+            cleaner_dedupe_buffer_bytes: 128 << 20,
         }
     }
 }
@@ -53,6 +66,8 @@ type Key = parse::Key<Kind>;
 enum Kind {
     /// A field of the engine itself.
     Own(IntSlot<EngineConfig>),
+    /// A boolean field of the engine itself (`true`/`false`, any case).
+    OwnBool { set: fn(&mut EngineConfig, bool) },
     /// Kafka's broker-level default for the topic key it names: sets `topic_defaults`.
     TopicDefault(&'static str),
     /// A broker-level default given in a coarser unit than the topic key's milliseconds
@@ -65,14 +80,30 @@ enum Kind {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+/// Smallest `log.cleaner.dedupe.buffer.size`: the cleaner's first table of 1024 slots.
+const MIN_DEDUPE_BUFFER_BYTES: i64 = 24 * 1024;
 const MINUTE_MS: i64 = 60_000;
 
 /// Every engine key, sorted by name; [`EngineConfig::KEYS`] is derived from it.
 ///
 /// Bounds are Kafka's where Kafka has the key, except that intervals must be at least 1 ms
 /// (0 would spin the background threads). Counts silt adds (`silt.*`) stop at `i32::MAX`.
-static TABLE: [Key; 24] = [
+static TABLE: [Key; 27] = [
+    own(
+        "log.cleaner.backoff.ms",
+        int_slot!(cleaner_backoff_ms in 1, KAFKA_LONG_MAX),
+    ),
+    own(
+        "log.cleaner.dedupe.buffer.size",
+        int_slot!(cleaner_dedupe_buffer_bytes in MIN_DEDUPE_BUFFER_BYTES, KAFKA_LONG_MAX),
+    ),
     topic("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+    Key {
+        name: "log.cleaner.enable",
+        kind: Kind::OwnBool {
+            set: |c, v| c.cleaner_enable = v,
+        },
+    },
     topic("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
     topic(
         "log.cleaner.min.cleanable.ratio",
@@ -193,6 +224,12 @@ impl EngineConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match &lookup(key)?.kind {
             Kind::Own(slot) => slot.parse_into(self, key, value),
+            Kind::OwnBool { set } => {
+                let parsed = super::producer::parse_bool(value)
+                    .ok_or_else(|| invalid(key, value, "true or false"))?;
+                set(self, parsed);
+                Ok(())
+            }
             Kind::TopicDefault(topic_key) => self
                 .topic_defaults
                 .set(topic_key, value)
@@ -322,6 +359,9 @@ impl EngineConfigBuilder {
         flush_scheduler_interval_ms: u64 => "log.flush.scheduler.interval.ms",
         flush_offset_checkpoint_interval_ms: u64 => "log.flush.offset.checkpoint.interval.ms",
         max_open_segments: usize => "silt.max.open.segments",
+        cleaner_enable: bool => "log.cleaner.enable",
+        cleaner_backoff_ms: u64 => "log.cleaner.backoff.ms",
+        cleaner_dedupe_buffer_bytes: usize => "log.cleaner.dedupe.buffer.size",
     });
 
     /// Sets one setting by Kafka broker key and string value, as [`EngineConfig::set`].

@@ -296,7 +296,7 @@ impl Key {
 }
 
 /// Parses a Kafka `BOOLEAN` as Java's `ConfigDef` does: trimmed, `true`/`false` in any case.
-fn parse_bool(value: &str) -> Option<bool> {
+pub(super) fn parse_bool(value: &str) -> Option<bool> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("true") {
         Some(true)

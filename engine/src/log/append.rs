@@ -170,7 +170,7 @@ impl Log {
                     limit: "max.message.bytes",
                 });
             }
-            self.check_records(&batch, buffer)?;
+            self.check_records(&batch, buffer, config.cleanup_policy.compact)?;
             checked.records += i64::from(batch.records_count());
             checked.span += batch.last_offset() - batch.base_offset() + 1;
             checked.batches += 1;
@@ -182,8 +182,14 @@ impl Log {
         Ok(checked)
     }
 
-    /// Walks a batch's records: each must parse, and the i-th must have offset delta i.
-    fn check_records(&self, batch: &Batch<'_>, buffer: &mut DecompressBuffer) -> Result<()> {
+    /// Walks a batch's records: each must parse, and the i-th must have offset delta i. In a
+    /// compacted topic every record needs a key (Kafka refuses the batch otherwise).
+    fn check_records(
+        &self,
+        batch: &Batch<'_>,
+        buffer: &mut DecompressBuffer,
+        compacted: bool,
+    ) -> Result<()> {
         let invalid = |reason| EngineError::InvalidBatch {
             topic: self.topic.to_string(),
             partition: self.partition,
@@ -195,8 +201,15 @@ impl Log {
             return Err(invalid("its record count is not lastOffsetDelta + 1"));
         }
         for (expected, record) in (batch.base_offset()..).zip(batch.records(buffer)?) {
-            if record?.offset != expected {
+            let record = record?;
+            if record.offset != expected {
                 return Err(invalid("its records' offset deltas are not 0, 1, 2, ..."));
+            }
+            if compacted && record.key.is_none() {
+                return Err(EngineError::InvalidRecord {
+                    topic: self.topic.to_string(),
+                    reason: super::cleaner::KEYLESS_IN_COMPACTED_TOPIC,
+                });
             }
         }
         Ok(())

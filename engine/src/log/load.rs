@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use silt_segment::log::{
-    parse_segment_file, OpenMode, SealedOpen, Segment, SegmentReader, INDEX_SUFFIX, LOG_SUFFIX,
-    TIME_INDEX_SUFFIX,
+    parse_segment_file, OpenMode, OpenOptions, SealedOpen, Segment, SegmentReader, INDEX_SUFFIX,
+    LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 use super::append::remove_segment_files;
+use super::cleaner::{recover_swaps, CleanerShared};
 use super::segments::{ClosedSegment, SegmentCache};
 use super::{Log, View, Writer};
 use crate::config::TopicConfig;
@@ -36,6 +37,18 @@ pub(crate) struct LoadContext {
     pub log_start: Option<i64>,
     /// Whether the last stop was clean.
     pub clean: bool,
+    /// From `cleaner-offset-checkpoint`: the partition's first dirty offset.
+    pub clean_point: Option<i64>,
+    /// The engine's cleaner and its checkpoint.
+    pub cleaner: Arc<CleanerShared>,
+}
+
+impl LoadContext {
+    /// Whether the log's segments may hold offset gaps: its topic is compacted, or it was
+    /// cleaned before (a topic switched from `compact` to `delete` keeps its gaps).
+    fn offset_gaps(&self) -> bool {
+        self.config.cleanup_policy.compact || self.clean_point.is_some()
+    }
 }
 
 /// What opening a partition did.
@@ -55,18 +68,20 @@ impl Log {
     /// Opens (or, for a new partition, creates) the partition directory.
     pub(crate) fn load(ctx: LoadContext) -> Result<(Log, LoadReport)> {
         std::fs::create_dir_all(&ctx.dir).map_err(io_err("create directory", &ctx.dir))?;
+        recover_swaps(&ctx.dir)?;
         let mut segments = list_segments(&ctx.dir)?;
         let mut report = LoadReport::default();
         if !ctx.clean {
             recover(&ctx, &mut segments, &mut report)?;
         }
         let dir: Arc<Path> = Arc::from(ctx.dir.as_path());
+        let gaps = ctx.offset_gaps();
         let last_base = segments.last().map(|&(base, _)| base);
         let first_base = segments.first().map(|&(base, _)| base);
         let closed = match segments.split_last() {
             Some((_, rest)) => rest
                 .iter()
-                .map(|&(base, size)| ClosedSegment::unmapped(Arc::clone(&dir), base, size))
+                .map(|&(base, size)| ClosedSegment::unmapped(Arc::clone(&dir), base, size, gaps))
                 .collect(),
             None => Vec::new(),
         };
@@ -99,6 +114,10 @@ impl Log {
             unflushed_since_ms: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
+            first_dirty: AtomicI64::new(ctx.clean_point.unwrap_or(-1)),
+            offset_gaps: AtomicBool::new(gaps),
+            delete_horizon_ms: AtomicI64::new(i64::MAX),
+            cleaner: ctx.cleaner,
         };
         if report.segments_recovered > 0 {
             // Recovery synced everything it kept: the whole log is durable.
@@ -106,6 +125,14 @@ impl Log {
             log.recovery_point.store(end, Ordering::Release);
         }
         Ok((log, report))
+    }
+
+    /// How this log's segments are opened: offset gaps accepted once it may hold any.
+    pub(super) fn open_options(&self, force_recovery: bool) -> OpenOptions {
+        OpenOptions {
+            force_recovery,
+            offset_gaps: self.offset_gaps.load(Ordering::Acquire),
+        }
     }
 
     /// Maps the last segment for reading if nothing has (read-only: no preallocation).
@@ -117,10 +144,12 @@ impl Log {
             return Ok(());
         };
         let config = self.config().segment_config();
-        let reader = match SegmentReader::open_sealed(&self.dir, base, &config)? {
-            SealedOpen::Trusted(reader) => reader,
-            SealedOpen::NeedsRecovery(_) => return self.ensure_active(writer),
-        };
+        let options = self.open_options(false);
+        let reader =
+            match SegmentReader::open_sealed_with_options(&self.dir, base, &config, options)? {
+                SealedOpen::Trusted(reader) => reader,
+                SealedOpen::NeedsRecovery(_) => return self.ensure_active(writer),
+            };
         write(&self.view).active = Some(reader);
         Ok(())
     }
@@ -134,7 +163,10 @@ impl Log {
         self.check_open()?;
         let config = self.config().segment_config();
         let segment = match writer.last_base {
-            Some(base) => Segment::open(&self.dir, base, &config, OpenMode::Active)?.0,
+            Some(base) => {
+                let options = self.open_options(false);
+                Segment::open_with_options(&self.dir, base, &config, OpenMode::Active, options)?.0
+            }
             None => {
                 let segment = Segment::create(&self.dir, self.log_start_offset(), &config)?;
                 sync_dir(&self.dir)?;
@@ -201,7 +233,12 @@ fn recover(
         let Some(&(base, size)) = segments.get(i) else {
             break;
         };
-        let (segment, open) = Segment::open_with(&ctx.dir, base, &config, OpenMode::Sealed, true)?;
+        let options = OpenOptions {
+            force_recovery: true,
+            offset_gaps: ctx.offset_gaps(),
+        };
+        let mode = OpenMode::Sealed;
+        let (segment, open) = Segment::open_with_options(&ctx.dir, base, &config, mode, options)?;
         drop(segment); // recovery fdatasynced what it kept
         report.segments_recovered += 1;
         report.bytes_validated += u64::from(open.valid_end);

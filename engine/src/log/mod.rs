@@ -6,6 +6,7 @@
 //! through its published end with an acquire load.
 
 mod append;
+pub(crate) mod cleaner;
 mod load;
 mod offsets;
 mod retention;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use silt_segment::log::{Segment, SegmentReader};
 
 pub use append::LogAppendInfo;
+pub use cleaner::{CleanerReport, CleanerStats, CleanerStep, LogToClean};
 pub(crate) use load::LoadContext;
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use retention::RetentionReport;
@@ -52,6 +54,15 @@ pub struct Log {
     closed: AtomicBool,
     /// Set when the topic is deleted: appends then fail with `UnknownTopic`.
     deleted: AtomicBool,
+    /// Kafka's first dirty offset: records below it were cleaned (-1 before any cleaning).
+    first_dirty: AtomicI64,
+    /// Whether segments may hold offset gaps (compacted topic, or cleaned before).
+    offset_gaps: AtomicBool,
+    /// Earliest delete horizon of a batch the last cleaning kept tombstones in (`i64::MAX`
+    /// when none is known): once it passes, a cleaning can remove tombstones.
+    delete_horizon_ms: AtomicI64,
+    /// The engine's cleaner and its checkpoint file.
+    cleaner: Arc<cleaner::CleanerShared>,
 }
 
 /// The writer's state, behind the writer mutex.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use silt_segment::log::{OpenMode, SealedOpen, Segment, SegmentConfig, SegmentReader};
+use silt_segment::log::{OpenMode, OpenOptions, SealedOpen, Segment, SegmentConfig, SegmentReader};
 
 use crate::error::Result;
 use crate::sync::lock;
@@ -27,6 +27,11 @@ pub(crate) struct ClosedSegment {
     size_bytes: u64,
     slot: Mutex<Option<SegmentReader>>,
     referenced: AtomicBool,
+    /// Whether the segment may hold offset gaps (it was, or its log may have been,
+    /// compacted): opening then accepts them instead of cutting the file at the first gap.
+    /// Set on a segment that compaction replaced too, so a reader that still holds it maps
+    /// the cleaned file under the same name correctly.
+    offset_gaps: AtomicBool,
 }
 
 impl std::fmt::Debug for ClosedSegment {
@@ -40,13 +45,19 @@ impl std::fmt::Debug for ClosedSegment {
 
 impl ClosedSegment {
     /// A closed segment found on disk, not yet mapped.
-    pub(crate) fn unmapped(dir: Arc<Path>, base_offset: i64, size_bytes: u64) -> Arc<Self> {
+    pub(crate) fn unmapped(
+        dir: Arc<Path>,
+        base_offset: i64,
+        size_bytes: u64,
+        offset_gaps: bool,
+    ) -> Arc<Self> {
         Arc::new(ClosedSegment {
             base_offset,
             dir,
             size_bytes,
             slot: Mutex::new(None),
             referenced: AtomicBool::new(false),
+            offset_gaps: AtomicBool::new(offset_gaps),
         })
     }
 
@@ -58,6 +69,7 @@ impl ClosedSegment {
             size_bytes: u64::from(reader.size()),
             slot: Mutex::new(Some(reader)),
             referenced: AtomicBool::new(true),
+            offset_gaps: AtomicBool::new(false),
         });
         cache.admit(&segment);
         segment
@@ -74,6 +86,11 @@ impl ClosedSegment {
     /// Path of one of the segment's files.
     pub(crate) fn file(&self, suffix: &str) -> PathBuf {
         silt_segment::log::segment_file(&self.dir, self.base_offset, suffix)
+    }
+
+    /// Marks the segment as one whose file may hold offset gaps (see the field).
+    pub(crate) fn allow_offset_gaps(&self) {
+        self.offset_gaps.store(true, Ordering::Release);
     }
 
     /// Whether the segment is mapped right now.
@@ -93,11 +110,17 @@ impl ClosedSegment {
         if let Some(reader) = slot.as_ref() {
             return Ok(reader.clone());
         }
-        let reader = match SegmentReader::open_sealed(&self.dir, self.base_offset, config)? {
+        let options = OpenOptions {
+            force_recovery: false,
+            offset_gaps: self.offset_gaps.load(Ordering::Acquire),
+        };
+        let (dir, base) = (&self.dir, self.base_offset);
+        let reader = match SegmentReader::open_sealed_with_options(dir, base, config, options)? {
             SealedOpen::Trusted(reader) => reader,
             SealedOpen::NeedsRecovery(_) => {
+                let mode = OpenMode::Sealed;
                 let (segment, _report) =
-                    Segment::open(&self.dir, self.base_offset, config, OpenMode::Sealed)?;
+                    Segment::open_with_options(dir, base, config, mode, options)?;
                 segment.reader()
             }
         };

@@ -36,6 +36,9 @@ pub(crate) struct Route {
     /// busy, so the writer wakes the linger thread when the partition drains.
     waiting: Box<[AtomicBool]>,
     pub(crate) max_message_bytes: usize,
+    /// The topic's `cleanup.policy` includes `compact`: records without a key are refused
+    /// (decided once per route, so `send` tests one flag and the key).
+    pub(crate) compacted: bool,
     /// Where a batch seals: the smallest of `batch.size`, `max.request.size` and the topic's
     /// `max.message.bytes` (a batch the writer would refuse is never built).
     pub(crate) batch_limit: usize,
@@ -52,8 +55,12 @@ impl Route {
     ) -> Route {
         let partitions = topic.logs().len();
         let config = topic.logs().first().map(|log| log.config());
-        let max_message_bytes = config.map_or(usize::MAX, |c| c.max_message_bytes as usize);
+        let max_message_bytes = config
+            .as_ref()
+            .map_or(usize::MAX, |c| c.max_message_bytes as usize);
+        let compacted = config.is_some_and(|c| c.cleanup_policy.compact);
         Route {
+            compacted,
             batch_limit: producer
                 .batch_size
                 .min(producer.max_request_size)
@@ -287,6 +294,12 @@ impl ShardState {
         let alone = HEADER_SIZE + BatchBuffer::first_record_size(key, value, headers);
         let (mut partition, sticky) = self.choose_partition(shared, t, record)?;
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        if key.is_none() && topic.route.compacted {
+            return Err(EngineError::InvalidRecord {
+                topic: record.topic.to_string(),
+                reason: crate::log::cleaner::KEYLESS_IN_COMPACTED_TOPIC,
+            });
+        }
         check_size(shared, &topic.route, partition, alone)?;
 
         // A record that does not fit the open batch seals it; a sticky record then moves to

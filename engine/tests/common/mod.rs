@@ -169,3 +169,5 @@ pub fn assert_refused<C: Default + PartialEq + std::fmt::Debug>(
     assert_eq!(config, C::default(), "a refused set changed the config");
     expected
 }
+
+pub mod compaction;

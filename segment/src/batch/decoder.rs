@@ -311,7 +311,7 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    fn new(
+    pub(crate) fn new(
         bytes: &'a [u8],
         header: &BatchHeader,
         batch_position: u64,

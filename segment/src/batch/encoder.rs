@@ -385,7 +385,7 @@ impl BatchBuffer {
 }
 
 /// Writes `header` over the first 61 bytes of `batch` and sets the CRC over the rest.
-fn write_header(batch: &mut [u8], header: &BatchHeader) {
+pub(crate) fn write_header(batch: &mut [u8], header: &BatchHeader) {
     if let Some(head) = batch.first_chunk_mut::<HEADER_SIZE>() {
         header.write(head);
     }
@@ -436,7 +436,7 @@ fn check_len(field: &'static str, bytes: Option<&[u8]>) -> Result<()> {
 }
 
 #[inline]
-fn bytes_size(bytes: Option<&[u8]>) -> usize {
+pub(crate) fn bytes_size(bytes: Option<&[u8]>) -> usize {
     match bytes {
         None => 1,
         Some(b) => varint_len(b.len() as i32) + b.len(),
@@ -462,7 +462,7 @@ fn body_size(
 }
 
 #[inline]
-fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         None => put_varint(out, -1),
         Some(b) => {

@@ -178,6 +178,12 @@ impl Attributes {
     pub fn has_delete_horizon(self) -> bool {
         self.0 & Self::DELETE_HORIZON != 0
     }
+
+    /// These attributes with bit 6 set: what compaction writes when it stores a delete
+    /// horizon in baseTimestamp (Kafka's KIP-534).
+    pub fn with_delete_horizon(self) -> Self {
+        Attributes(self.0 | Self::DELETE_HORIZON)
+    }
 }
 
 /// The header fields, copied out of the bytes.
@@ -258,6 +264,15 @@ impl BatchHeader {
     /// Offset after the last record.
     pub fn next_offset(&self) -> i64 {
         self.last_offset().saturating_add(1)
+    }
+
+    /// The delete horizon compaction stored in baseTimestamp (attribute bit 6), if any:
+    /// Kafka's `RecordBatch.deleteHorizonMs`. Tombstones of the batch may be removed by a
+    /// cleaning that starts at or after it.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        self.attributes
+            .has_delete_horizon()
+            .then_some(self.base_timestamp)
     }
 
     /// Total size of the batch in bytes (12 + batchLength).

@@ -5,6 +5,7 @@
 mod compression;
 mod decoder;
 mod encoder;
+mod filter;
 mod header;
 mod record;
 
@@ -14,6 +15,7 @@ pub use encoder::{
     refresh_crc, set_base_offset, set_log_append_time, BatchBuffer, BatchBuilder, BatchConfig,
     RecordHeader,
 };
+pub use filter::{BatchFilter, FilterOutcome, Filtered};
 pub use header::{
     field, Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD,
     MAGIC_V2, MIN_BATCH_LENGTH,

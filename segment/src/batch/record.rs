@@ -41,6 +41,11 @@ pub struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
+    /// The encoded headers (each key and value with its length varint), without the count.
+    pub(crate) fn raw(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Number of headers.
     pub fn len(&self) -> usize {
         self.count as usize

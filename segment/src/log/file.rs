@@ -225,4 +225,19 @@ impl SegmentPaths {
             time_index: super::segment_file(dir, base_offset, super::TIME_INDEX_SUFFIX),
         }
     }
+
+    /// The three paths with `suffix` appended (`.cleaned`, `.swap`).
+    pub(crate) fn with_suffix(dir: &Path, base_offset: i64, suffix: &str) -> Self {
+        let add = |path: PathBuf| {
+            let mut name = path.into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let plain = SegmentPaths::new(dir, base_offset);
+        SegmentPaths {
+            log: add(plain.log),
+            index: add(plain.index),
+            time_index: add(plain.time_index),
+        }
+    }
 }

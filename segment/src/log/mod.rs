@@ -19,7 +19,7 @@ mod tracking;
 use std::path::{Path, PathBuf};
 
 pub use config::{RollReason, SegmentConfig};
-pub use open::{OpenMode, OpenReport, RecoveryCause, SealedOpen};
+pub use open::{OpenMode, OpenOptions, OpenReport, RecoveryCause, SealedOpen};
 pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};
 pub use segment::{AppendInfo, Segment};

@@ -50,6 +50,19 @@ pub enum RecoveryCause {
     },
 }
 
+/// Options of [`Segment::open_with_options`] and [`SegmentReader::open_sealed_with_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Validate and rebuild unconditionally (recovery), instead of trusting a segment that
+    /// passes the cheap checks.
+    pub force_recovery: bool,
+    /// Accept batches whose base offset lies past the previous batch's next offset: the
+    /// offsets a compacted segment leaves unused (Kafka's recovery accepts them always).
+    /// Without it, such a gap is treated as corruption: the base offset lies outside the
+    /// CRC, so contiguity is what detects a damaged one in a segment never compacted.
+    pub offset_gaps: bool,
+}
+
 /// What opening a segment found and did.
 #[derive(Debug)]
 pub struct OpenReport {
@@ -109,6 +122,26 @@ impl Segment {
         mode: OpenMode,
         force_recovery: bool,
     ) -> Result<(Segment, OpenReport)> {
+        let options = OpenOptions {
+            force_recovery,
+            offset_gaps: false,
+        };
+        Segment::open_with_options(dir, base_offset, config, mode, options)
+    }
+
+    /// As [`Segment::open_with`], with [`OpenOptions`] (recovery forced, offset gaps
+    /// accepted).
+    pub fn open_with_options(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        mode: OpenMode,
+        options: OpenOptions,
+    ) -> Result<(Segment, OpenReport)> {
+        let OpenOptions {
+            force_recovery,
+            offset_gaps,
+        } = options;
         config.validate()?;
         let paths = SegmentPaths::new(dir, base_offset);
         let log = LogMap::open(&paths.log, config, mode)?;
@@ -130,7 +163,7 @@ impl Segment {
             let offset = (&offset_index.reader(), offset_check);
             trust(
                 &log,
-                base_offset,
+                (base_offset, offset_gaps),
                 offset,
                 (&time_index.reader(), time_check),
             )
@@ -147,13 +180,17 @@ impl Segment {
             Ok(state) => {
                 report.valid_end = state.end;
                 let sealed = mode == OpenMode::Sealed;
-                let segment = Segment::assemble(paths, log, indexes, *config, state, sealed);
+                let mut segment = Segment::assemble(paths, log, indexes, *config, state, sealed);
+                segment.offset_gaps = offset_gaps;
                 if mode == OpenMode::Active && log_grew(&segment, file_len) {
                     segment.shared.note_len_change();
                 }
                 segment
             }
-            Err(_) => Segment::recover(paths, log, indexes, config, mode, &mut report)?,
+            Err(_) => {
+                let how = (mode, offset_gaps);
+                Segment::recover(paths, log, indexes, config, how, &mut report)?
+            }
         };
         Ok((segment, report))
     }
@@ -197,6 +234,17 @@ impl SegmentReader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_sealed(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<SealedOpen> {
+        SegmentReader::open_sealed_with_options(dir, base_offset, config, OpenOptions::default())
+    }
+
+    /// As [`SegmentReader::open_sealed`], accepting offset gaps between batches when
+    /// `options.offset_gaps` is set (`force_recovery` is ignored: this never recovers).
+    pub fn open_sealed_with_options(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        options: OpenOptions,
+    ) -> Result<SealedOpen> {
         config.validate()?;
         if base_offset < 0 {
             return Err(SegmentError::InvalidBaseOffset(base_offset));
@@ -213,7 +261,8 @@ impl SegmentReader {
         let (time_index, time_check) =
             TimeIndexReader::open_read_only(&paths.time_index, base_offset, index_bytes)?;
         let offset = (&offset_index, offset_check);
-        let state = match trust(&log, base_offset, offset, (&time_index, time_check)) {
+        let base = (base_offset, options.offset_gaps);
+        let state = match trust(&log, base, offset, (&time_index, time_check)) {
             Ok(state) => state,
             Err(cause) => return Ok(SealedOpen::NeedsRecovery(cause)),
         };
@@ -228,7 +277,7 @@ impl SegmentReader {
 /// the segment's bytes leave, or why it must be recovered.
 fn trust(
     log: &LogMap,
-    base_offset: i64,
+    (base_offset, offset_gaps): (i64, bool),
     (offset_index, offset_check): (&OffsetIndexReader, IndexCheck),
     (time_index, time_check): (&TimeIndexReader, IndexCheck),
 ) -> std::result::Result<Recovered, RecoveryCause> {
@@ -238,8 +287,13 @@ fn trust(
     if let IndexCheck::Rebuild(reason) = time_check {
         return Err(RecoveryCause::TimeIndex(reason));
     }
-    walk_tail(log.bytes(), base_offset, offset_index, time_index)
-        .map_err(|position| RecoveryCause::Tail { position })
+    walk_tail(
+        log.bytes(),
+        (base_offset, offset_gaps),
+        offset_index,
+        time_index,
+    )
+    .map_err(|position| RecoveryCause::Tail { position })
 }
 
 /// The tail walk: from the last offset index entry, batch headers must chain with contiguous
@@ -247,7 +301,7 @@ fn trust(
 /// them. Returns the state, or where it broke.
 fn walk_tail(
     bytes: &[u8],
-    base: i64,
+    (base, offset_gaps): (i64, bool),
     offset_index: &OffsetIndexReader,
     time_index: &TimeIndexReader,
 ) -> std::result::Result<Recovered, u64> {
@@ -275,6 +329,7 @@ fn walk_tail(
     for batch in Batches::new(tail, u64::from(from)) {
         let batch = batch.map_err(|e| error_position(&e, u64::from(from)))?;
         let ok = match next {
+            Some(n) if offset_gaps => batch.base_offset() >= n,
             Some(n) => batch.base_offset() == n,
             None => expect_last.map_or(batch.base_offset() >= base, |l| batch.last_offset() == l),
         };

@@ -26,7 +26,7 @@ impl Segment {
         log: LogMap,
         (offset_index, time_index): (OffsetIndex, TimeIndex),
         config: &SegmentConfig,
-        mode: OpenMode,
+        (mode, offset_gaps): (OpenMode, bool),
         report: &mut OpenReport,
     ) -> Result<Segment> {
         let base = offset_index.base_offset();
@@ -50,6 +50,7 @@ impl Segment {
         let indexes = (offset_index, time_index);
         let state = Recovered::empty(base);
         let mut segment = Segment::assemble(paths, log, indexes, *config, state, false);
+        segment.offset_gaps = offset_gaps;
         segment.rebuild(file_len, mode, report)?;
         if mode == OpenMode::Sealed {
             segment.seal_after_open()?;
@@ -63,8 +64,9 @@ impl Segment {
         let base = self.base_offset();
         // Copy the scan's findings out of the borrowed bytes before touching `self`.
         let mut found = Vec::new();
+        let gaps = self.offset_gaps;
         let (valid_end, torn) = match self.bytes_below(file_len) {
-            Some(bytes) => scan_valid(bytes, base, |b| found.push(b)),
+            Some(bytes) => scan_valid(bytes, (base, gaps), |b| found.push(b)),
             None => (0, None),
         };
         for b in &found {
@@ -193,12 +195,13 @@ pub(crate) struct ScannedBatch {
 }
 
 /// Walks `bytes` batch by batch, fully validating each (header, CRC, offsets contiguous with
-/// the previous batch and within 32-bit relative range), calling `found` for each valid
+/// the previous batch, or only rising with `offset_gaps`, and within 32-bit relative range),
+/// calling `found` for each valid
 /// batch. Returns the end of the valid prefix and, if it ended on something other than the
 /// end of the bytes or a zeroed (preallocated) header, the error that ended it.
 pub(crate) fn scan_valid(
     bytes: &[u8],
-    base_offset: i64,
+    (base_offset, offset_gaps): (i64, bool),
     mut found: impl FnMut(ScannedBatch),
 ) -> (u32, Option<SegmentError>) {
     let mut pos = 0usize;
@@ -210,6 +213,7 @@ pub(crate) fn scan_valid(
             batch.validate()?;
             let base = batch.base_offset();
             let ok = match expected {
+                Some(e) if offset_gaps => base >= e,
                 Some(e) => base == e,
                 None => base >= base_offset,
             };
@@ -257,7 +261,7 @@ pub(crate) fn scan_state(segment: &Segment, position: u32) -> Result<Recovered> 
         return Ok(state);
     };
     let interval = segment.config.index_interval_bytes;
-    let (end, _) = scan_valid(bytes, base, |b| {
+    let (end, _) = scan_valid(bytes, (base, segment.offset_gaps), |b| {
         state
             .tracking
             .observe(b.size, b.last_offset, b.max_timestamp, interval);

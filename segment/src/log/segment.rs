@@ -70,6 +70,10 @@ pub struct Segment {
     /// Batches of the append in progress; kept to reuse its allocation.
     pub(crate) pending: Vec<PendingBatch>,
     pub(crate) sealed: bool,
+    /// Whether batches may leave offsets unused between them (a compacted segment): the
+    /// scans of recovery and truncation then accept a batch whose base offset is past the
+    /// previous batch's next offset.
+    pub(crate) offset_gaps: bool,
 }
 
 impl std::fmt::Debug for Segment {
@@ -89,11 +93,30 @@ impl Segment {
     /// preallocated to `segment.bytes` with both indexes preallocated to
     /// `segment.index.bytes`. A full disk fails here, not later. No file stays open.
     pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
+        Segment::create_at(SegmentPaths::new(dir, base_offset), base_offset, config)
+    }
+
+    /// As [`Segment::create`], but the three files are named with `suffix` appended
+    /// (`<base>.log<suffix>`, `<base>.index<suffix>`, `<base>.timeindex<suffix>`): the
+    /// temporary segments of log compaction (`.cleaned`), renamed into place once complete.
+    /// Such a segment is written with [`Segment::append_with_offsets`].
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        suffix: &str,
+    ) -> Result<Segment> {
+        let paths = SegmentPaths::with_suffix(dir, base_offset, suffix);
+        let mut segment = Segment::create_at(paths, base_offset, config)?;
+        segment.offset_gaps = true;
+        Ok(segment)
+    }
+
+    fn create_at(paths: SegmentPaths, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
         config.validate()?;
         if base_offset < 0 {
             return Err(SegmentError::InvalidBaseOffset(base_offset));
         }
-        let paths = SegmentPaths::new(dir, base_offset);
         let capacity = u64::from(config.segment_bytes);
         let file = file::open_rw(&paths.log, true)?;
         file::preallocate(&file, &paths.log, capacity)?;
@@ -149,6 +172,7 @@ impl Segment {
             prefaulted_end: state.end,
             pending: Vec::new(),
             sealed,
+            offset_gaps: false,
         }
     }
 
@@ -269,24 +293,54 @@ impl Segment {
                 path: self.paths.log.clone(),
             });
         }
+        self.append_planned(batches, false)
+    }
+
+    /// Appends whole batches keeping the base offsets they carry, as the cleaner copies
+    /// batches into a compacted segment (Kafka's `LogSegment.append` with given offsets).
+    /// Offsets must rise: each batch's base offset at or past the next offset (gaps are
+    /// allowed), its last offset within 32-bit range of the segment's base. Checked before
+    /// anything is written, like [`Segment::append`].
+    pub fn append_with_offsets(&mut self, batches: &[u8]) -> Result<AppendInfo> {
+        if self.sealed {
+            return Err(SegmentError::Sealed {
+                path: self.paths.log.clone(),
+            });
+        }
+        self.append_planned(batches, true)
+    }
+
+    fn append_planned(&mut self, batches: &[u8], keep_offsets: bool) -> Result<AppendInfo> {
         // One walk of the headers, into a list reused from append to append.
         let mut pending = std::mem::take(&mut self.pending);
-        let planned = self.plan_append(batches, &mut pending);
-        let result = planned.and_then(|()| self.write_planned(batches, &pending));
+        let planned = self.plan_append(batches, &mut pending, keep_offsets);
+        let result = planned.and_then(|()| self.write_planned(batches, &pending, keep_offsets));
         pending.clear();
         self.pending = pending;
         result
     }
 
-    fn write_planned(&mut self, batches: &[u8], pending: &[PendingBatch]) -> Result<AppendInfo> {
+    fn write_planned(
+        &mut self,
+        batches: &[u8],
+        pending: &[PendingBatch],
+        keep_offsets: bool,
+    ) -> Result<AppendInfo> {
         let start = self.end;
         self.prefault_for(batches.len());
         self.copy_in(start as usize, batches)?;
-        let first_offset = self.next_offset;
+        let first_offset = match pending.first() {
+            Some(b) if keep_offsets => b.base_offset,
+            _ => self.next_offset,
+        };
         let mut next = first_offset;
         let (mut max_timestamp, mut offset_of_max) = self.max_timestamp();
         for b in pending {
-            self.stamp_base_offset((start + b.position) as usize, next);
+            if keep_offsets {
+                next = b.base_offset;
+            } else {
+                self.stamp_base_offset((start + b.position) as usize, next);
+            }
             next += i64::from(b.last_offset_delta) + 1;
             if b.max_timestamp > max_timestamp {
                 (max_timestamp, offset_of_max) = (b.max_timestamp, next - 1);
@@ -311,6 +365,9 @@ impl Segment {
         };
         let mut offset = first_offset;
         for b in pending {
+            if keep_offsets {
+                offset = b.base_offset;
+            }
             let last_offset = offset + i64::from(b.last_offset_delta);
             info.max_timestamp = info.max_timestamp.max(b.max_timestamp);
             self.index_batch(start + b.position, b.size, last_offset, b.max_timestamp);
@@ -325,7 +382,12 @@ impl Segment {
     }
 
     /// Checks every batch header and the room left, listing the batches in `pending`.
-    fn plan_append(&self, batches: &[u8], pending: &mut Vec<PendingBatch>) -> Result<()> {
+    fn plan_append(
+        &self,
+        batches: &[u8],
+        pending: &mut Vec<PendingBatch>,
+        keep_offsets: bool,
+    ) -> Result<()> {
         let bad = |source: SegmentError| SegmentError::BadAppend {
             path: self.paths.log.clone(),
             source: Box::new(source),
@@ -344,18 +406,36 @@ impl Segment {
             return Err(full(RollReason::Size));
         }
         let mut span = 0i64;
+        let mut next = self.next_offset;
         for batch in Batches::new(batches, 0) {
             let batch = batch.map_err(bad)?;
             let header = batch.header();
             span += i64::from(header.last_offset_delta) + 1;
+            if keep_offsets {
+                if header.base_offset < next {
+                    let fault = crate::error::HeaderFault::OffsetGap {
+                        expected: next,
+                        found: header.base_offset,
+                    };
+                    let position = batch.position();
+                    return Err(bad(SegmentError::InvalidHeader { position, fault }));
+                }
+                next = header.next_offset();
+            }
             pending.push(PendingBatch {
                 position: batch.position() as u32,
                 size: batch.size() as u32,
+                base_offset: header.base_offset,
                 last_offset_delta: header.last_offset_delta,
                 max_timestamp: header.max_timestamp,
             });
         }
-        if self.next_offset + span - 1 - self.base_offset() > i64::from(i32::MAX) {
+        let last = if keep_offsets {
+            next - 1
+        } else {
+            self.next_offset + span - 1
+        };
+        if last - self.base_offset() > i64::from(i32::MAX) {
             return Err(full(RollReason::OffsetOverflow));
         }
         Ok(())
@@ -508,6 +588,8 @@ pub(crate) struct PendingBatch {
     /// Position inside the appended bytes.
     position: u32,
     size: u32,
+    /// The batch's own base offset (kept by `append_with_offsets`, else restamped).
+    base_offset: i64,
     last_offset_delta: i32,
     max_timestamp: i64,
 }
