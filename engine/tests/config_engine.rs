@@ -37,7 +37,7 @@ fn keys_are_sorted_and_all_known() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted, EngineConfig::KEYS);
-    assert_eq!(EngineConfig::KEYS.len(), 27);
+    assert_eq!(EngineConfig::KEYS.len(), 29);
     for key in EngineConfig::KEYS {
         // Known keys refuse garbage as a bad value, not as an unknown key.
         assert_refused(key, "garbage");
@@ -439,4 +439,25 @@ fn cleaner_keys_have_kafkas_names_defaults_and_ranges() {
         .cleaner_backoff_ms(0)
         .build()
         .is_err());
+}
+
+#[test]
+fn offsets_topic_keys_have_kafkas_names_defaults_and_ranges() {
+    let defaults = EngineConfig::default();
+    assert_eq!(defaults.offsets_topic_num_partitions, 50);
+    assert_eq!(defaults.offsets_topic_segment_bytes, 100 << 20);
+    let config = EngineConfig::from_map([
+        ("offsets.topic.num.partitions", "3"),
+        ("offsets.topic.segment.bytes", "1048576"),
+    ])
+    .unwrap();
+    assert_eq!(config.offsets_topic_num_partitions, 3);
+    assert_eq!(config.offsets_topic_segment_bytes, 1 << 20);
+    assert_refused("offsets.topic.num.partitions", "0");
+    assert_refused("offsets.topic.segment.bytes", "0");
+    let built = EngineConfig::builder()
+        .offsets_topic_num_partitions(7)
+        .build()
+        .unwrap();
+    assert_eq!(built.offsets_topic_num_partitions, 7);
 }

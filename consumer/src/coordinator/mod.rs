@@ -20,9 +20,7 @@ pub use group::{GroupDescription, MemberDescription, PartitionLag};
 pub use state::GroupState;
 
 use crate::error::Result;
-use crate::offsets::{
-    OffsetsLog, DEFAULT_OFFSETS_TOPIC_PARTITIONS, DEFAULT_OFFSETS_TOPIC_SEGMENT_BYTES,
-};
+use crate::offsets::OffsetsLog;
 
 /// Every group of one engine, and the offsets log they commit to. Attached to the engine
 /// with [`Engine::extension`], so all consumers of a data directory share it.
@@ -40,8 +38,8 @@ impl Groups {
                 groups: Mutex::new(HashMap::new()),
                 offsets: OffsetsLog::open(
                     engine,
-                    DEFAULT_OFFSETS_TOPIC_PARTITIONS,
-                    DEFAULT_OFFSETS_TOPIC_SEGMENT_BYTES,
+                    engine.config().offsets_topic_num_partitions,
+                    engine.config().offsets_topic_segment_bytes,
                 )?,
             })
         })

@@ -23,12 +23,6 @@ use codec::{OffsetCommitKey, OffsetCommitValue, OffsetsKey};
 /// The internal topic's name, as in Kafka.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Kafka's default `offsets.topic.num.partitions`.
-pub const DEFAULT_OFFSETS_TOPIC_PARTITIONS: u32 = 50;
-
-/// Kafka's default `offsets.topic.segment.bytes` (100 MiB).
-pub const DEFAULT_OFFSETS_TOPIC_SEGMENT_BYTES: u32 = 100 << 20;
-
 /// A committed offset (Kafka's `OffsetAndMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {

@@ -40,6 +40,13 @@ pub struct EngineConfig {
     /// `log.cleaner.dedupe.buffer.size` (128 MiB): most memory the cleaner's key → offset
     /// map takes (24 bytes a key). A dirty range with more keys is cleaned a prefix at a time.
     pub cleaner_dedupe_buffer_bytes: usize,
+    /// `offsets.topic.num.partitions` (50): partitions of `__consumer_offsets` when it is
+    /// created (a group's commits go to `abs(javaStringHashCode(group)) % n`). Once the topic
+    /// exists its own partition count is used, as in Kafka.
+    pub offsets_topic_num_partitions: u32,
+    /// `offsets.topic.segment.bytes` (100 MiB): `segment.bytes` of `__consumer_offsets` when
+    /// it is created (smaller segments let the cleaner compact it sooner).
+    pub offsets_topic_segment_bytes: u32,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +62,8 @@ impl Default for EngineConfig {
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             cleaner_dedupe_buffer_bytes: 128 << 20,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 << 20,
         }
     }
 }
@@ -88,7 +97,7 @@ const MINUTE_MS: i64 = 60_000;
 ///
 /// Bounds are Kafka's where Kafka has the key, except that intervals must be at least 1 ms
 /// (0 would spin the background threads). Counts silt adds (`silt.*`) stop at `i32::MAX`.
-static TABLE: [Key; 27] = [
+static TABLE: [Key; 29] = [
     own(
         "log.cleaner.backoff.ms",
         int_slot!(cleaner_backoff_ms in 1, KAFKA_LONG_MAX),
@@ -139,6 +148,14 @@ static TABLE: [Key; 27] = [
     own(
         "num.partitions",
         int_slot!(num_partitions in 1, KAFKA_INT_MAX),
+    ),
+    own(
+        "offsets.topic.num.partitions",
+        int_slot!(offsets_topic_num_partitions in 1, KAFKA_INT_MAX),
+    ),
+    own(
+        "offsets.topic.segment.bytes",
+        int_slot!(offsets_topic_segment_bytes in 1, KAFKA_INT_MAX),
     ),
     own(
         "silt.max.open.segments",
@@ -362,6 +379,8 @@ impl EngineConfigBuilder {
         cleaner_enable: bool => "log.cleaner.enable",
         cleaner_backoff_ms: u64 => "log.cleaner.backoff.ms",
         cleaner_dedupe_buffer_bytes: usize => "log.cleaner.dedupe.buffer.size",
+        offsets_topic_num_partitions: u32 => "offsets.topic.num.partitions",
+        offsets_topic_segment_bytes: u32 => "offsets.topic.segment.bytes",
     });
 
     /// Sets one setting by Kafka broker key and string value, as [`EngineConfig::set`].
