@@ -210,6 +210,12 @@ impl Consumer {
     /// assigned are revoked (after a commit, with auto-commit) and the consumer rejoins at
     /// once so that they can go to their new owner in a second round.
     fn apply_assignment(&mut self, generation: i32, partitions: Vec<TopicPartition>) {
+        // The member is in the new generation before it revokes anything (in Kafka the
+        // JoinGroup response carries it), so commits made on revoke, automatic or from the
+        // listener, are accepted instead of refused as coming from the old generation.
+        if let Some(m) = &mut self.membership {
+            m.generation = generation;
+        }
         let new: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         let revoked: Vec<TopicPartition> = self
             .assignment
@@ -249,7 +255,6 @@ impl Consumer {
             }
         }
         if let Some(m) = &mut self.membership {
-            m.generation = generation;
             m.previous = new.into_iter().collect();
             m.rejoin = !revoked.is_empty()
                 && self.config.rebalance_protocol() == RebalanceProtocol::Cooperative;
