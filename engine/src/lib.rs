@@ -6,6 +6,8 @@
 //! - [`Log`]: one partition: ordered segments, roll, log start and end offsets, group commit.
 //! - [`Fetch`]: whole batches borrowed from a segment's map, and their records.
 //! - [`TopicConfig`] / [`EngineConfig`]: Kafka's names and defaults, typed or by string.
+//! - [`inspect`]: read-only access to the engine's own files (metadata, checkpoints), for
+//!   tools that check a data directory without opening it.
 //!
 //! File layouts and the recovery procedure are in `docs/FORMAT.md`.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -20,6 +22,7 @@ mod error;
 mod extension;
 mod fetch;
 mod fsutil;
+pub mod inspect;
 mod log;
 mod metadata;
 mod name;

@@ -21,7 +21,7 @@ pub(crate) const TOPICS_DIR: &str = "__silt_topics";
 
 /// Extension of a topic metadata file: `<topic>.topic`. Short enough that the longest
 /// valid topic name (249 characters) still makes a file name within the 255-byte limit.
-const EXTENSION: &str = ".topic";
+pub(crate) const EXTENSION: &str = ".topic";
 
 /// First line of every topic metadata file.
 const HEADER: &str = "# silt topic metadata";
@@ -162,6 +162,21 @@ impl MetadataDir {
             }
         }
         sync_dir(&self.dir)
+    }
+}
+
+/// Reads and checks the metadata file `path` on its own, without opening (or creating) the
+/// directory: what [`MetadataDir::load_all`] does for each file. `None` when it does not
+/// exist. For read-only tools (`crate::inspect`).
+pub(crate) fn read_file(path: &Path) -> Result<Option<TopicMetadata>> {
+    let name = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.strip_suffix(EXTENSION))
+        .ok_or_else(|| corrupt(path, 0, "not a topic metadata file (<topic>.topic)"))?;
+    match read_bounded(path, MAX_METADATA_BYTES)? {
+        Some(bytes) => parse(path, name, &bytes).map(Some),
+        None => Ok(None),
     }
 }
 

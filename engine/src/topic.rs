@@ -231,7 +231,7 @@ pub(crate) fn remove_stray_partitions(inner: &Inner) -> Result<()> {
 }
 
 /// `<topic>-<partition>` → (topic, partition), for valid topic names only.
-fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
+pub(crate) fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
     let (topic, partition) = name.rsplit_once('-')?;
     if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -53,6 +53,21 @@ impl ProducerIdBlock {
     }
 }
 
+/// Reads `path` (a `producer-id-block` file) as the allocator does, writing nothing: the
+/// first unreserved id, `None` when the file does not exist. For read-only tools.
+pub(crate) fn read_block_file(path: &Path) -> Result<Option<i64>> {
+    match read_bounded(path, 64)? {
+        None => Ok(None),
+        Some(bytes) => parse(&bytes)
+            .map(Some)
+            .ok_or_else(|| EngineError::CorruptMetadata {
+                path: path.to_path_buf(),
+                line: 1,
+                reason: "expected a non-negative decimal producer id".into(),
+            }),
+    }
+}
+
 fn parse(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let text = text.strip_suffix('\n').unwrap_or(text);

@@ -50,6 +50,7 @@ use accumulator::{Route, Shard};
 use memory::BufferPool;
 use writer::{Latch, WriterMsg};
 
+pub(crate) use ids::read_block_file as read_producer_id_block;
 pub(crate) use ids::ProducerIdBlock;
 pub use ids::PRODUCER_ID_BLOCK_FILE;
 pub use partitioner::{key_partition, Partitioner};

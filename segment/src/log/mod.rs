@@ -12,9 +12,11 @@ mod open;
 mod prefault;
 mod reader;
 mod recovery;
+mod scan;
 mod segment;
 mod shared;
 mod tracking;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -22,9 +24,14 @@ pub use config::{RollReason, SegmentConfig};
 pub use open::{OpenMode, OpenOptions, OpenReport, RecoveryCause, SealedOpen};
 pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};
+pub use scan::LogScanner;
 pub use segment::{AppendInfo, Segment};
 pub use shared::{SegmentSyncer, SyncedTo};
 pub use silt_index::{IndexCheck, OffsetPosition, RebuildReason, TimestampOffset};
+pub use verify::{
+    verify_segment, Fault, Problem, SegmentFileKind, SegmentVerification, VerifyOptions,
+    MAX_VERIFIED_INDEX_BYTES,
+};
 
 use crate::error::{Result, SegmentError};
 
