@@ -39,8 +39,8 @@ pub use error::{EngineError, Result};
 pub use fetch::{Fetch, FetchedRecords};
 pub use log::cleaner::CLEANER_CHECKPOINT;
 pub use log::{
-    CleanerReport, CleanerStats, CleanerStep, ListedOffset, Log, LogAppendInfo, LogToClean,
-    OffsetSpec, RetentionReport,
+    CleanerReport, CleanerStats, CleanerStep, ListedOffset, Log, LogAppendInfo, LogToClean, Notify,
+    OffsetSpec, RetentionReport, Waiter,
 };
 pub use name::{topic_collides, validate_topic_name};
 pub use producer::{Delivery, Producer, ProducerRecord, RecordMetadata};

@@ -68,6 +68,14 @@ fn get_leb128(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, Re
         *pos = start + 1;
         return Ok(u64::from(first));
     }
+    // Two bytes: 64 to 8191 after zig-zag, what the lengths of 100-byte values and of the
+    // records holding them take.
+    if let Some(&second) = bytes.get(start + 1) {
+        if second < 0x80 {
+            *pos = start + 2;
+            return Ok(u64::from(first & 0x7f) | (u64::from(second) << 7));
+        }
+    }
     let mut value = u64::from(first & 0x7f);
     let mut shift = 7u32;
     for i in 1..max_bytes {

@@ -244,14 +244,7 @@ impl Consumer {
             .collect();
         for tp in &added {
             if let Ok(log) = self.engine.log(&tp.topic, tp.partition) {
-                self.assignment.insert(
-                    tp.clone(),
-                    Assigned {
-                        log,
-                        position: None,
-                        paused: false,
-                    },
-                );
+                self.assignment.insert(tp.clone(), Assigned::new(log));
             }
         }
         if let Some(m) = &mut self.membership {

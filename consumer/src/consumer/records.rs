@@ -115,7 +115,7 @@ impl<'a> ConsumerRecords<'a> {
         RecordsIter {
             buffers: self.buffers,
             chunk: 0,
-            records: None,
+            open: None,
         }
     }
 }
@@ -138,13 +138,23 @@ impl<'a> IntoIterator for ConsumerRecords<'a> {
     }
 }
 
-/// Iterator over a poll's records. The batches were validated (CRC and records) when
-/// polled, so iterating cannot fail.
+/// Iterator over a poll's records. The batches were checked when polled (their CRC-32C
+/// with `check.crcs`, else every record's framing), so iterating cannot fail.
 #[derive(Debug)]
 pub struct RecordsIter<'a> {
     buffers: &'a PollBuffers,
     chunk: usize,
-    records: Option<(Records<'a>, &'a Chunk)>,
+    open: Option<OpenChunk<'a>>,
+}
+
+/// The chunk being iterated, with what every record of it shares looked up once.
+#[derive(Debug)]
+struct OpenChunk<'a> {
+    records: Records<'a>,
+    topic: &'a str,
+    partition: u32,
+    from: i64,
+    to: i64,
 }
 
 impl<'a> Iterator for RecordsIter<'a> {
@@ -153,23 +163,19 @@ impl<'a> Iterator for RecordsIter<'a> {
     #[inline]
     fn next(&mut self) -> Option<ConsumerRecord<'a>> {
         loop {
-            if let Some((records, chunk)) = &mut self.records {
-                for record in records.by_ref() {
-                    let Ok(record) = record else { break };
-                    if record.offset < chunk.from {
+            if let Some(open) = &mut self.open {
+                // `next_valid`: the batch was checked when polled, so a record that does not
+                // parse cannot happen; were it to, the chunk would end there.
+                while let Some(record) = open.records.next_valid() {
+                    if record.offset < open.from {
                         continue;
                     }
-                    if record.offset >= chunk.to {
+                    if record.offset >= open.to {
                         break;
                     }
-                    let topic = self
-                        .buffers
-                        .topics
-                        .get(chunk.topic)
-                        .map_or("", String::as_str);
                     return Some(ConsumerRecord {
-                        topic,
-                        partition: chunk.partition,
+                        topic: open.topic,
+                        partition: open.partition,
                         offset: record.offset,
                         timestamp: record.timestamp,
                         key: record.key,
@@ -177,23 +183,34 @@ impl<'a> Iterator for RecordsIter<'a> {
                         headers: record.headers,
                     });
                 }
-                self.records = None;
+                self.open = None;
             }
             let chunk = self.buffers.chunks.get(self.chunk)?;
             self.chunk += 1;
-            self.records = open_chunk(self.buffers, chunk).map(|r| (r, chunk));
+            self.open = open_chunk(self.buffers, chunk);
         }
     }
 }
 
-fn open_chunk<'a>(buffers: &'a PollBuffers, chunk: &Chunk) -> Option<Records<'a>> {
+fn open_chunk<'a>(buffers: &'a PollBuffers, chunk: &Chunk) -> Option<OpenChunk<'a>> {
     let fetch = buffers.fetches.get(chunk.fetch)?;
     let bytes = fetch.bytes().get(chunk.start..chunk.end)?;
     let batch = Batch::parse(bytes, chunk.start as u64).ok()?;
     // The batch borrows `bytes` (from the fetch, alive for 'a); its records borrow the same
     // bytes or the buffer the poll decompressed them into.
-    match chunk.buffer {
-        Some(i) => Some(batch.records_decompressed(buffers.buffers.get(i)?)),
-        None => batch.records_uncompressed().ok(),
+    let mut records = match chunk.buffer {
+        Some(i) => batch.records_decompressed(buffers.buffers.get(i)?),
+        None => batch.records_uncompressed().ok()?,
+    };
+    // A batch an earlier poll cut: its first records were handed out then.
+    if chunk.from > batch.base_offset() {
+        records.skip_to(chunk.from);
     }
+    Some(OpenChunk {
+        records,
+        topic: buffers.topics.get(chunk.topic).map_or("", String::as_str),
+        partition: chunk.partition,
+        from: chunk.from,
+        to: chunk.to,
+    })
 }

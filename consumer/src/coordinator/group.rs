@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
 
-use silt_engine::{Engine, EngineError};
+use silt_engine::{Engine, EngineError, Notify};
 
 use super::state::GroupState;
 use crate::assignor::{Assignor, RebalanceProtocol, Subscription};
@@ -123,7 +123,8 @@ pub(crate) struct GroupCoordinator {
     /// costs one atomic load per poll.
     epoch: AtomicU64,
     inner: Mutex<Inner>,
-    changed: Condvar,
+    /// Notified with every epoch bump: wakes members sleeping in `poll`.
+    changed: Notify,
 }
 
 impl GroupCoordinator {
@@ -144,7 +145,7 @@ impl GroupCoordinator {
                 round_deadline_ms: u64::MAX,
                 partitions: BTreeMap::new(),
             }),
-            changed: Condvar::new(),
+            changed: Notify::new(),
         }
     }
 
@@ -164,15 +165,10 @@ impl GroupCoordinator {
         lock(&self.inner).members.len()
     }
 
-    /// Waits until the epoch moves past `seen` or `timeout` passes.
-    pub(crate) fn wait_for_change(&self, seen: u64, timeout: Duration) {
-        let inner = lock(&self.inner);
-        if self.epoch() != seen {
-            return;
-        }
-        let _ = self
-            .changed
-            .wait_timeout_while(inner, timeout, |_| self.epoch() == seen);
+    /// Notified whenever the epoch moves: a member waiting in `poll` registers here, then
+    /// checks the epoch, then sleeps.
+    pub(crate) fn changes(&self) -> &Notify {
+        &self.changed
     }
 
     /// Joins (or rejoins) the group; returns the member id. A new member, or a known one
@@ -450,7 +446,7 @@ impl GroupCoordinator {
 
     fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_all();
+        self.changed.notify();
     }
 
     /// Completes the round once every member rejoined: the leader's assignor (the first of

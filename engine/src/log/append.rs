@@ -122,7 +122,8 @@ impl Log {
         })
     }
 
-    /// Counts `records` as unflushed, and flushes when `flush.messages` says so.
+    /// Counts `records` as unflushed, wakes waiting readers, and flushes when
+    /// `flush.messages` says so.
     fn appended(
         &self,
         mut writer: std::sync::MutexGuard<'_, Writer>,
@@ -135,6 +136,8 @@ impl Log {
         self.unflushed_since_ms.fetch_min(now, Ordering::AcqRel);
         let flush = writer.unflushed_messages >= config.flush_messages;
         drop(writer);
+        // The segment published the new end (release store): wake readers waiting for it.
+        self.appends.notify();
         if flush {
             self.flush_up_to(info.last_offset + 1)?;
         }

@@ -118,6 +118,7 @@ impl Log {
             offset_gaps: AtomicBool::new(gaps),
             delete_horizon_ms: AtomicI64::new(i64::MAX),
             cleaner: ctx.cleaner,
+            appends: super::Notify::new(),
         };
         if report.segments_recovered > 0 {
             // Recovery synced everything it kept: the whole log is durable.

@@ -7,6 +7,7 @@ use super::header::{
 };
 use super::record::{parse_record, Record};
 use crate::error::{HeaderFault, RecordFault, Result, SegmentError};
+use crate::varint::get_varint;
 
 /// Largest batchLength the decoder accepts by default (i32::MAX, as Kafka's format allows);
 /// callers bound it tighter with [`Batch::parse_bounded`] (a segment by its size, a
@@ -342,70 +343,96 @@ impl<'a> Records<'a> {
         self.count - self.index
     }
 
-    fn fail(&mut self, fault: RecordFault) -> Option<Result<Record<'a>>> {
-        self.done = true;
-        Some(Err(SegmentError::InvalidRecord {
-            position: self.batch_position,
-            index: self.index,
-            offset: self.pos as u64,
-            section: self.section,
-            fault,
-        }))
-    }
-
-    #[cold]
-    fn finish(&mut self) -> Option<Result<Record<'a>>> {
-        self.done = true;
-        let left = self.bytes.len() - self.pos.min(self.bytes.len());
-        if left == 0 {
-            return None;
-        }
-        let fault = HeaderFault::TrailingBytes(left as u64);
-        Some(Err(SegmentError::InvalidHeader {
-            position: self.batch_position,
-            fault,
-        }))
-    }
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = Result<Record<'a>>;
-
+    /// The next record, or `None` after the last one *or at the first malformed one*:
+    /// iteration then stops, as it does after an error of the iterator, and the error
+    /// itself is not reported. For readers that validated the batch before (a consumer
+    /// hands out records of batches it checked when it polled) and would only stop at an
+    /// error: the record comes back in registers, without the iterator's `Result` around it
+    /// (whose error variant is large), which makes it the fastest way through a batch.
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+    pub fn next_valid(&mut self) -> Option<Record<'a>> {
+        match self.step() {
+            Ok(record) => record,
+            Err(_) => {
+                self.done = true;
+                None
+            }
+        }
+    }
+
+    /// Moves past the records before `offset`. In a batch without offset gaps (its i-th
+    /// record is at base + i, as every batch but a compacted one) only their lengths are
+    /// read; otherwise they are parsed. A record that does not parse ends the iteration, as
+    /// in [`Records::next_valid`]; one skipped by its length alone is not checked (a reader
+    /// that checked the batch's CRC skips with this; records read after are checked).
+    pub fn skip_to(&mut self, offset: i64) {
+        let gap_free = i64::from(self.count) == self.last_offset_delta + 1;
+        if !gap_free {
+            loop {
+                let before = self.clone();
+                match self.next_valid() {
+                    Some(record) if record.offset < offset => {}
+                    Some(_) => {
+                        *self = before;
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        }
+        let target = (offset - self.base_offset).clamp(0, i64::from(self.count)) as u32;
+        while self.index < target && !self.done {
+            let mut pos = self.pos;
+            let skipped = get_varint(self.bytes, &mut pos)
+                .ok()
+                .and_then(|length| usize::try_from(length).ok())
+                .and_then(|length| pos.checked_add(length))
+                .filter(|&end| end <= self.bytes.len());
+            match skipped {
+                Some(end) => {
+                    self.pos = end;
+                    self.prev_delta = i64::from(self.index);
+                    self.index += 1;
+                }
+                None => self.done = true,
+            }
+        }
+    }
+
+    /// One step: the next record, `Ok(None)` at a clean end (or once done), or why the
+    /// batch is malformed (small, so the common case stays cheap to return).
+    #[inline(always)]
+    fn step(&mut self) -> std::result::Result<Option<Record<'a>>, Stop> {
         if self.done {
-            return None;
+            return Ok(None);
         }
         if self.index == self.count {
-            return self.finish();
+            self.done = true;
+            let left = self.bytes.len() - self.pos.min(self.bytes.len());
+            return match left {
+                0 => Ok(None),
+                _ => Err(Stop::TrailingBytes(left as u64)),
+            };
         }
         if self.pos >= self.bytes.len() {
-            self.done = true;
-            let fault = HeaderFault::RecordsMissing {
-                count: self.count as i32,
-                found: self.index,
-            };
-            return Some(Err(SegmentError::InvalidHeader {
-                position: self.batch_position,
-                fault,
-            }));
+            return Err(Stop::RecordsMissing);
         }
         let start = self.pos;
         let raw = match parse_record(self.bytes, &mut self.pos) {
             Ok(raw) => raw,
             Err(fault) => {
                 self.pos = start;
-                return self.fail(fault);
+                return Err(Stop::Record(fault));
             }
         };
         // Offsets rise inside a batch and end at lastOffsetDelta (compaction may leave gaps).
         let delta = i64::from(raw.offset_delta);
         if delta <= self.prev_delta || delta > self.last_offset_delta {
             self.pos = start;
-            return self.fail(RecordFault::OffsetDelta {
+            return Err(Stop::Record(RecordFault::OffsetDelta {
                 expected: self.prev_delta + 1,
                 found: delta,
-            });
+            }));
         }
         self.prev_delta = delta;
         let timestamp = match self.log_append_time {
@@ -413,7 +440,7 @@ impl<'a> Iterator for Records<'a> {
             None => self.base_timestamp.wrapping_add(raw.timestamp_delta),
         };
         self.index += 1;
-        Some(Ok(Record {
+        Ok(Some(Record {
             offset: self.base_offset + delta,
             timestamp,
             attributes: raw.attributes,
@@ -421,6 +448,55 @@ impl<'a> Iterator for Records<'a> {
             value: raw.value,
             headers: raw.headers,
         }))
+    }
+
+    /// The error a [`Stop`] is reported as; iteration ends with it.
+    #[cold]
+    fn error(&mut self, stop: Stop) -> SegmentError {
+        self.done = true;
+        match stop {
+            Stop::Record(fault) => SegmentError::InvalidRecord {
+                position: self.batch_position,
+                index: self.index,
+                offset: self.pos as u64,
+                section: self.section,
+                fault,
+            },
+            Stop::RecordsMissing => SegmentError::InvalidHeader {
+                position: self.batch_position,
+                fault: HeaderFault::RecordsMissing {
+                    count: self.count as i32,
+                    found: self.index,
+                },
+            },
+            Stop::TrailingBytes(left) => SegmentError::InvalidHeader {
+                position: self.batch_position,
+                fault: HeaderFault::TrailingBytes(left),
+            },
+        }
+    }
+}
+
+/// Why [`Records`] stopped before the declared count.
+#[derive(Debug)]
+enum Stop {
+    /// A record is malformed.
+    Record(RecordFault),
+    /// The bytes ended before the declared count of records.
+    RecordsMissing,
+    /// Bytes are left after the declared count of records.
+    TrailingBytes(u64),
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(record) => record.map(Ok),
+            Err(stop) => Some(Err(self.error(stop))),
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
