@@ -139,7 +139,11 @@ impl Consumer {
             };
             let id = m.member_id.clone().unwrap_or_default();
             let outcome = m.group.sync(&self.engine, &id, m.generation);
-            m.seen_epoch = epoch;
+            // An assignment may arrive after the next round began (the group delivers a
+            // completed generation late): look again before calling the epoch seen.
+            if !matches!(outcome, SyncOutcome::Assigned { .. }) {
+                m.seen_epoch = epoch;
+            }
             match outcome {
                 SyncOutcome::Unchanged | SyncOutcome::Waiting => return Ok(()),
                 SyncOutcome::Rejoin => m.rejoin = true,

@@ -94,6 +94,8 @@ struct Member {
     liveness: Arc<Liveness>,
     joined: bool,
     assignment: Vec<TopicPartition>,
+    /// The generation `assignment` was made in (`None`: the member joined after it).
+    assigned_generation: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -199,11 +201,12 @@ impl GroupCoordinator {
         if inner.state != GroupState::PreparingRebalance {
             self.begin_rebalance(&mut inner);
         }
-        let assignment = inner
+        let (assignment, assigned_generation) = inner
             .members
             .get(&id)
-            .map(|m| m.assignment.clone())
-            .unwrap_or_default();
+            .map_or((Vec::new(), None), |m| {
+                (m.assignment.clone(), m.assigned_generation)
+            });
         inner.members.insert(
             id.clone(),
             Member {
@@ -219,6 +222,7 @@ impl GroupCoordinator {
                 liveness: request.liveness,
                 joined: true,
                 assignment,
+                assigned_generation,
             },
         );
         self.try_complete(&mut inner, engine);
@@ -303,8 +307,18 @@ impl GroupCoordinator {
             }
             return SyncOutcome::Fenced;
         };
+        // A member that has not yet taken its assignment in the last completed generation
+        // gets it even after the next round began: in Kafka the SyncGroup responses went
+        // out when that generation completed, whatever happens next. Telling it to rejoin
+        // instead would make every member that gives up a partition start one more round.
+        let undelivered =
+            inner.generation != known && member.assigned_generation == Some(inner.generation);
         match inner.state {
             GroupState::PreparingRebalance if member.joined => SyncOutcome::Waiting,
+            GroupState::PreparingRebalance if undelivered => SyncOutcome::Assigned {
+                generation: inner.generation,
+                partitions: member.assignment.clone(),
+            },
             GroupState::PreparingRebalance => SyncOutcome::Rejoin,
             _ if inner.generation != known => SyncOutcome::Assigned {
                 generation: inner.generation,
@@ -500,8 +514,10 @@ impl GroupCoordinator {
             RebalanceProtocol::Eager
         };
         inner.generation += 1;
+        let generation = inner.generation;
         for (id, member) in &mut inner.members {
             member.assignment = assignment.remove(id).unwrap_or_default();
+            member.assigned_generation = Some(generation);
             member.joined = false;
         }
         inner.protocol_name = Some(assignor.name().to_string());
