@@ -201,10 +201,8 @@ impl GroupCoordinator {
         if inner.state != GroupState::PreparingRebalance {
             self.begin_rebalance(&mut inner);
         }
-        let (assignment, assigned_generation) = inner
-            .members
-            .get(&id)
-            .map_or((Vec::new(), None), |m| {
+        let (assignment, assigned_generation) =
+            inner.members.get(&id).map_or((Vec::new(), None), |m| {
                 (m.assignment.clone(), m.assigned_generation)
             });
         inner.members.insert(
