@@ -85,10 +85,42 @@ impl BatchFilter {
         &mut self,
         batch: &Batch<'_>,
         new_delete_horizon_ms: i64,
-        mut retain: impl FnMut(&Record<'_>) -> bool,
+        retain: impl FnMut(&Record<'_>) -> bool,
         out: &mut Vec<u8>,
     ) -> Result<FilterOutcome> {
         batch.validate()?;
+        self.filter_records(batch, new_delete_horizon_ms, retain, out)
+    }
+
+    /// [`filter`](Self::filter) for a batch that already passed [`Batch::validate`] over
+    /// these very bytes: the CRC is not computed again.
+    ///
+    /// For a caller that reads the same bytes twice in one operation, as log compaction does
+    /// (once to map keys, once to filter): the second CRC would only re-read what the first
+    /// checked. Records are still parsed and checked one by one as they are filtered. Debug
+    /// builds check the CRC anyway, to catch a caller that breaks the contract.
+    pub fn filter_validated(
+        &mut self,
+        batch: &Batch<'_>,
+        new_delete_horizon_ms: i64,
+        retain: impl FnMut(&Record<'_>) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Result<FilterOutcome> {
+        debug_assert!(
+            batch.validate().is_ok(),
+            "filter_validated: the batch at {} fails validation",
+            batch.position()
+        );
+        self.filter_records(batch, new_delete_horizon_ms, retain, out)
+    }
+
+    fn filter_records(
+        &mut self,
+        batch: &Batch<'_>,
+        new_delete_horizon_ms: i64,
+        mut retain: impl FnMut(&Record<'_>) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Result<FilterOutcome> {
         let header = batch.header();
         let codec = header.attributes.compression();
         let BatchFilter {

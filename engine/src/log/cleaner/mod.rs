@@ -11,10 +11,11 @@
 //! `max.compaction.lag.ms`, or when a delete horizon of kept tombstones has passed.
 //!
 //! Cleaning builds an [`OffsetMap`](offset_map::OffsetMap) of key → latest offset over the
-//! dirty range (a prefix of it, when more keys than fit), then rewrites each closed segment
-//! from the log start up to the end of what the map covers into a new segment with the same
-//! base offset, and swaps it in crash-safely ([`swap`]). File formats and recovery rules are
-//! in `docs/FORMAT.md`, section 10.
+//! dirty range (a prefix of it, when more keys than fit), then rewrites the closed segments
+//! from the log start up to the end of what the map covers, consecutive ones whose kept
+//! batches fit together into one new segment with the first one's base offset, and swaps
+//! each new segment in crash-safely ([`swap`]). File formats and recovery rules are in
+//! `docs/FORMAT.md`, section 10.
 
 mod clean;
 mod offset_map;
@@ -44,7 +45,7 @@ pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 /// What cleaning one log did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CleanerStats {
-    /// Segments rewritten.
+    /// Old segments rewritten (consecutive ones may become one cleaned segment).
     pub segments_cleaned: usize,
     /// Bytes of the segments read (those rewritten, and the dirty ones mapped).
     pub bytes_read: u64,
