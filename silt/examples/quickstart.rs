@@ -1,6 +1,6 @@
-//! silt's main job on the embedded default, until the CLI's `demo` arrives: open (or
-//! create) `./silt-data` (or `$SILT_DATA_DIR`), make sure topic `quickstart` (4 partitions)
-//! exists, produce 1,000,000 keyed records through a producer (Kafka's partitioner,
+//! The produce-and-read-back part of `silt demo` in library code: open (or create)
+//! `./silt-data` (or `$SILT_DATA_DIR`), make sure topic `quickstart` (4 partitions) exists,
+//! produce 1,000,000 keyed records through a producer (Kafka's partitioner,
 //! batching and `acks=all`), read every partition back without copying, and print what
 //! happened. Run it twice: the second run reopens the data cleanly and appends after it.
 
