@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the median of every criterion bench in target/criterion, with its rate, then the
-figures `producer_latency` (not a criterion bench) wrote to target/producer_latency.json.
+figures the plain-main benches (producer_latency, consumer_e2e_latency, consumer_rebalance)
+wrote to target/*.json.
 
 Criterion's printed middle figure is the mean of its estimate; the issues ask for medians.
 Run from the repository root after `cargo bench -p silt-benches`.
@@ -52,5 +53,35 @@ if os.path.exists(latency_path):
             "producer_latency (RssAnon, %d records)" % memory["records"],
             memory["rss_anon_peak_bytes"] / 2**20,
             memory["limit_bytes"] / 2**20,
+        )
+    )
+
+e2e_path = os.path.join(os.path.dirname(os.path.normpath(root)), "consumer_e2e_latency.json")
+if os.path.exists(e2e_path):
+    report = json.load(open(e2e_path))
+    for row in ("silt", "silt_append", "crossbeam_channel"):
+        figures = report[row]
+        print(
+            "%-55s p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us"
+            % (
+                "consumer_e2e_latency %s (%d records/s)" % (row, report["rate_per_s"]),
+                figures["latency_us_p50"],
+                figures["latency_us_p99"],
+                figures["latency_us_p999"],
+                figures["latency_us_max"],
+            )
+        )
+
+rebalance_path = os.path.join(os.path.dirname(os.path.normpath(root)), "consumer_rebalance.json")
+if os.path.exists(rebalance_path):
+    report = json.load(open(rebalance_path))
+    print(
+        "%-55s stable after %.2f ms (median of %d), %d moved, assignor alone %.1f us"
+        % (
+            "consumer_rebalance (member 9 joins 8, %d partitions)" % report["partitions"],
+            report["stable_ms_median"],
+            report["rounds"],
+            report["moved_partitions"],
+            report["assignor_us_median"],
         )
     )
