@@ -61,7 +61,8 @@ pub enum CleanerStep {
     Cleaned,
     /// The `.cleaned` files were renamed `.swap` (the swap is decided).
     Swapped,
-    /// The old files were renamed `.deleted`.
+    /// The old files were renamed `.deleted` (the first segment's hard-linked, those of the
+    /// segments merged into it renamed).
     OldRenamed,
     /// The `.swap` files were renamed to their final names; `.deleted` files remain.
     Replaced,
@@ -121,11 +122,15 @@ pub(crate) fn replace(
             let _ = segment.reader(config, &log.cache);
         }
         retire_old(dir, base)?;
-        check(CleanerStep::OldRenamed)?;
-        install(dir, base)?;
+        // The merged segments go while `<base>.log.swap` still marks the swap as decided: a
+        // crash from here on is finished by recovery, which deletes every segment the swap
+        // covers before installing it. Installing first would leave, after a crash, the
+        // cleaned segment beside old segments it covers, with nothing marking it unfinished.
         for segment in old.iter().skip(1) {
             retire_merged(dir, segment.base_offset())?;
         }
+        check(CleanerStep::OldRenamed)?;
+        install(dir, base)?;
         let new = ClosedSegment::unmapped(Arc::clone(&log.dir), base, new_size, true);
         write(&log.view)
             .closed
