@@ -236,6 +236,15 @@ pub enum HeaderFault {
     /// Base offset negative.
     #[error("negative base offset {0}")]
     NegativeBaseOffset(i64),
+    /// The batch's offsets do not fit an i64: its next offset (base offset + lastOffsetDelta
+    /// + 1) would overflow.
+    #[error("base offset {base_offset} + last offset delta {last_offset_delta} overflows an i64")]
+    OffsetOverflow {
+        /// baseOffset.
+        base_offset: i64,
+        /// lastOffsetDelta.
+        last_offset_delta: i32,
+    },
 }
 
 /// What is wrong with one record.

@@ -282,7 +282,8 @@ impl BatchHeader {
     }
 
     /// Checks what the header alone can tell: magic 2, length in `[MIN_BATCH_LENGTH, max_length]`,
-    /// counts and deltas not negative. `position` is used in errors.
+    /// counts and deltas not negative, and a next offset (base offset + lastOffsetDelta + 1)
+    /// that fits an i64. `position` is used in errors.
     #[inline]
     pub fn check(&self, position: u64, max_length: i32) -> Result<()> {
         if self.magic != MAGIC_V2 {
@@ -305,6 +306,17 @@ impl BatchHeader {
             Some(HeaderFault::NegativeLastOffsetDelta(self.last_offset_delta))
         } else if self.base_offset < 0 {
             Some(HeaderFault::NegativeBaseOffset(self.base_offset))
+        } else if self
+            .base_offset
+            .checked_add(i64::from(self.last_offset_delta) + 1)
+            .is_none()
+        {
+            // `Batch::last_offset` and `next_offset` add these: bounded here, they cannot
+            // overflow for any batch that parses.
+            Some(HeaderFault::OffsetOverflow {
+                base_offset: self.base_offset,
+                last_offset_delta: self.last_offset_delta,
+            })
         } else {
             None
         };

@@ -24,6 +24,7 @@ pub use config::{RollReason, SegmentConfig};
 pub use open::{OpenMode, OpenOptions, OpenReport, RecoveryCause, SealedOpen};
 pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};
+pub use recovery::{check_log, LogCheck};
 pub use scan::LogScanner;
 pub use segment::{AppendInfo, Segment};
 pub use shared::{SegmentSyncer, SyncedTo};

@@ -2,8 +2,8 @@
 //! [`Segment::open`] and the read-only [`SegmentReader::open_sealed`].
 //!
 //! A segment is trusted when both indexes pass their checks and the batch headers from the
-//! last offset index entry chain exactly to the end of the file with contiguous offsets:
-//! that reads a few KiB, not the segment. Anything else (a preallocated tail of zeros after
+//! last offset index entry chain exactly to the end of the file with contiguous offsets (and,
+//! for appends, the last batch passes its CRC): that reads a few KiB, not the segment. Anything else (a preallocated tail of zeros after
 //! a crash, a torn batch, a bad index) calls for recovery (`recovery.rs`).
 
 use std::path::Path;
@@ -163,7 +163,7 @@ impl Segment {
             let offset = (&offset_index.reader(), offset_check);
             trust(
                 &log,
-                (base_offset, offset_gaps),
+                (base_offset, offset_gaps, mode == OpenMode::Active),
                 offset,
                 (&time_index.reader(), time_check),
             )
@@ -181,7 +181,7 @@ impl Segment {
                 report.valid_end = state.end;
                 let sealed = mode == OpenMode::Sealed;
                 let mut segment = Segment::assemble(paths, log, indexes, *config, state, sealed);
-                segment.offset_gaps = offset_gaps;
+                segment.set_offset_gaps(offset_gaps);
                 if mode == OpenMode::Active && log_grew(&segment, file_len) {
                     segment.shared.note_len_change();
                 }
@@ -261,23 +261,25 @@ impl SegmentReader {
         let (time_index, time_check) =
             TimeIndexReader::open_read_only(&paths.time_index, base_offset, index_bytes)?;
         let offset = (&offset_index, offset_check);
-        let base = (base_offset, options.offset_gaps);
+        let base = (base_offset, options.offset_gaps, false);
         let state = match trust(&log, base, offset, (&time_index, time_check)) {
             Ok(state) => state,
             Err(cause) => return Ok(SealedOpen::NeedsRecovery(cause)),
         };
         let shared = Shared::new(paths.log, log.map, &state, offset_index, time_index);
+        shared.set_offset_gaps(options.offset_gaps);
         shared.mark_sealed();
         Ok(SealedOpen::Trusted(SegmentReader::new(Arc::new(shared))))
     }
 }
 
 /// The cheap checks that decide whether a segment is trusted as it is: both indexes passed
-/// theirs, and the tail walk ([`walk_tail`]) chains to the end of the file. Returns the state
-/// the segment's bytes leave, or why it must be recovered.
+/// theirs, and the tail walk ([`walk_tail`], given (base offset, offset gaps, check the last
+/// batch's CRC)) chains to the end of the file. Returns the state the segment's bytes leave,
+/// or why it must be recovered.
 fn trust(
     log: &LogMap,
-    (base_offset, offset_gaps): (i64, bool),
+    walk: (i64, bool, bool),
     (offset_index, offset_check): (&OffsetIndexReader, IndexCheck),
     (time_index, time_check): (&TimeIndexReader, IndexCheck),
 ) -> std::result::Result<Recovered, RecoveryCause> {
@@ -287,21 +289,17 @@ fn trust(
     if let IndexCheck::Rebuild(reason) = time_check {
         return Err(RecoveryCause::TimeIndex(reason));
     }
-    walk_tail(
-        log.bytes(),
-        (base_offset, offset_gaps),
-        offset_index,
-        time_index,
-    )
-    .map_err(|position| RecoveryCause::Tail { position })
+    walk_tail(log.bytes(), walk, offset_index, time_index)
+        .map_err(|position| RecoveryCause::Tail { position })
 }
 
 /// The tail walk: from the last offset index entry, batch headers must chain with contiguous
-/// offsets to exactly the end of `bytes` (the whole file), and the time index must agree with
-/// them. Returns the state, or where it broke.
+/// offsets to exactly the end of `bytes` (the whole file), with `check_last_crc` (a segment
+/// opened for appends) the last batch must pass its CRC-32C, and the time index must agree
+/// with them. Returns the state, or where it broke.
 fn walk_tail(
     bytes: &[u8],
-    (base, offset_gaps): (i64, bool),
+    (base, offset_gaps, check_last_crc): (i64, bool, bool),
     offset_index: &OffsetIndexReader,
     time_index: &TimeIndexReader,
 ) -> std::result::Result<Recovered, u64> {
@@ -325,6 +323,7 @@ fn walk_tail(
         state.tracking.offset_of_max_timestamp = t.offset;
     }
     let mut next: Option<i64> = None;
+    let mut last: Option<Batch<'_>> = None;
     let tail = bytes.get(from as usize..).ok_or(u64::from(from))?;
     for batch in Batches::new(tail, u64::from(from)) {
         let batch = batch.map_err(|e| error_position(&e, u64::from(from)))?;
@@ -340,6 +339,12 @@ fn walk_tail(
             .tracking
             .see_timestamp(batch.max_timestamp(), batch.last_offset());
         next = Some(batch.next_offset());
+        last = Some(batch);
+    }
+    // The last batch's header gives the next offset, and its lastOffsetDelta lies inside the
+    // CRC only: appends must not go on from a damaged one. (Readers check every CRC.)
+    if let Some(batch) = last.filter(|_| check_last_crc) {
+        batch.validate().map_err(|_| batch.position())?;
     }
     state.end = file_len;
     state.next_offset = next.unwrap_or(base);

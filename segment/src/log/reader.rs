@@ -7,7 +7,7 @@ use silt_index::TimestampOffset;
 
 use super::shared::{Shared, SyncedTo};
 use crate::batch::{Batch, Batches, DecompressBuffer};
-use crate::error::Result;
+use crate::error::{HeaderFault, Result, SegmentError};
 
 /// A cloneable, `Send + Sync` reader of one segment.
 ///
@@ -131,6 +131,13 @@ impl SegmentReader {
     /// The index is a hint, never trusted blindly: the batch at an entry's position must end at
     /// the entry's offset. If it does not (a damaged index), the scan starts from the first
     /// batch instead, so a bad index costs time, never a wrong answer.
+    ///
+    /// The base offset lies outside the CRC, so the scan checks that each batch follows the
+    /// one before (exactly, or at or past its next offset in a segment with offset gaps) and
+    /// that the first batch starts at the segment's base offset (or past it, with gaps); with
+    /// gaps, the batch after the one found must follow it too. A damaged base offset is an
+    /// [`SegmentError::InvalidHeader`] error, never records handed out under offsets they were
+    /// not written at.
     pub fn locate(&self, offset: i64) -> Result<Option<(u32, Batch<'_>)>> {
         // Look up the index before loading the end: an entry published before that load
         // points below the end.
@@ -147,22 +154,57 @@ impl SegmentReader {
                 .and_then(|b| Batch::parse(b, u64::from(entry.position)).ok())
                 .is_some_and(|b| b.last_offset() == entry.offset);
         let from = if trusted { entry.position } else { 0 };
-        for batch in Batches::new(
+        // From the first batch, the segment's base offset; from an entry, whatever the
+        // entry's batch (which ends where the entry says) starts at.
+        let mut expected = (!trusted).then_some(self.base_offset());
+        let mut batches = Batches::new(
             bytes.get(from as usize..).unwrap_or_default(),
             u64::from(from),
-        ) {
+        )
+        .peekable();
+        while let Some(batch) = batches.next() {
             let batch = batch?;
+            self.check_follows(&batch, expected)?;
             if batch.last_offset() >= offset {
+                // With gaps, a base offset raised by damage still follows the batch before
+                // it; only the batch after it can tell, by going backwards.
+                if let Some(Ok(after)) = batches.peek().filter(|_| self.shared.offset_gaps()) {
+                    self.check_follows(after, Some(batch.next_offset()))?;
+                }
                 return Ok(Some((batch.position() as u32, batch)));
             }
+            expected = Some(batch.next_offset());
         }
         Ok(None)
+    }
+
+    /// Whether `batch` may follow a batch ending before `expected` (`None`: anything may).
+    fn check_follows(&self, batch: &Batch<'_>, expected: Option<i64>) -> Result<()> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let found = batch.base_offset();
+        let follows = if self.shared.offset_gaps() {
+            found >= expected
+        } else {
+            found == expected
+        };
+        if follows {
+            return Ok(());
+        }
+        Err(SegmentError::InvalidHeader {
+            position: batch.position(),
+            fault: HeaderFault::OffsetGap { expected, found },
+        })
     }
 
     /// Whole batches starting with the one that holds `offset`, up to `max_bytes` in all, but
     /// always at least that first batch (as Kafka's fetch does, so a consumer never stalls
     /// on a batch larger than its limit). `None` when `offset` is at or past the end.
-    /// An offset below the base offset reads from the first batch.
+    /// An offset below the base offset reads from the first batch. The batches returned follow
+    /// one another as [`locate`](Self::locate) checks (with gaps, so does the batch after
+    /// each): the slice ends before a batch, or with gaps a pair, that does not, and a read
+    /// from there gets the error.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<ReadSlice<'_>>> {
         let Some((position, first)) = self.locate(offset)? else {
             return Ok(None);
@@ -172,14 +214,26 @@ impl SegmentReader {
         let rest = bytes.get(position as usize..).unwrap_or_default();
         let mut len = first.size();
         let mut next_offset = first.next_offset();
+        // (end, next offset) before the last batch taken: with gaps, where the slice ends if
+        // the batch after that one does not follow it, since either may be the damaged one
+        // (without gaps, every batch taken followed the one before it exactly).
+        let gaps = self.shared.offset_gaps();
+        let mut before_last = (len, next_offset);
         for batch in Batches::new(
             rest.get(len..).unwrap_or_default(),
             u64::from(position) + len as u64,
         ) {
             let Ok(batch) = batch else { break };
+            if self.check_follows(&batch, Some(next_offset)).is_err() {
+                if gaps {
+                    (len, next_offset) = before_last;
+                }
+                break;
+            }
             if len + batch.size() > max_bytes {
                 break;
             }
+            before_last = (len, next_offset);
             len += batch.size();
             next_offset = batch.next_offset();
         }

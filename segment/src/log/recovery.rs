@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use silt_index::{OffsetIndex, TimeIndex};
 
+use std::path::Path;
+
 use super::config::SegmentConfig;
 use super::file::{self, LogMap, SegmentPaths};
-use super::open::{OpenMode, OpenReport};
+use super::open::{OpenMode, OpenOptions, OpenReport};
 use super::segment::Segment;
 use super::tracking::Recovered;
 use crate::batch::{Batch, HEADER_SIZE};
@@ -50,7 +52,7 @@ impl Segment {
         let indexes = (offset_index, time_index);
         let state = Recovered::empty(base);
         let mut segment = Segment::assemble(paths, log, indexes, *config, state, false);
-        segment.offset_gaps = offset_gaps;
+        segment.set_offset_gaps(offset_gaps);
         segment.rebuild(file_len, mode, report)?;
         if mode == OpenMode::Sealed {
             segment.seal_after_open()?;
@@ -183,6 +185,80 @@ impl Segment {
         // no readers and nothing writes to the map while this shared borrow of `self` lives.
         Some(unsafe { std::slice::from_raw_parts(map.as_ptr(), len as usize) })
     }
+}
+
+/// What recovery would keep of a segment's log, found by [`check_log`] without writing
+/// anything.
+#[derive(Debug)]
+pub struct LogCheck {
+    /// Length of the `.log` file.
+    pub file_len: u64,
+    /// End of the valid batches: where recovery would cut the file.
+    pub valid_end: u32,
+    /// Offset after the last valid batch (the base offset when there is none).
+    pub next_offset: i64,
+    /// Why the valid batches end before the file does, unless what follows them is
+    /// preallocated zeros: the torn or corrupt batch recovery would cut off with everything
+    /// after it. `None` when recovery would lose no batch.
+    pub fault: Option<SegmentError>,
+}
+
+/// Validates every batch of the log of segment `base_offset` in `dir` as recovery does
+/// (framing, CRC-32C, offsets contiguous, or rising with `options.offset_gaps`), reading the
+/// file through a read-only map and writing nothing. A caller that must not lose data, such
+/// as a reader of a segment closed long ago, asks this before letting recovery cut a file.
+///
+/// ```
+/// use silt_segment::batch::{BatchBuilder, BatchConfig};
+/// use silt_segment::log::{check_log, segment_file, OpenOptions, Segment, SegmentConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = SegmentConfig { segment_bytes: 1 << 20, ..SegmentConfig::default() };
+/// let mut segment = Segment::create(dir.path(), 0, &config)?;
+/// let mut builder = BatchBuilder::new(BatchConfig::default());
+/// builder.append(1_700_000_000_000, None, Some(b"hello"), &[])?;
+/// segment.append(&builder.finish()?)?;
+/// segment.seal()?;
+/// drop(segment);
+///
+/// let log = segment_file(dir.path(), 0, "log");
+/// let mut bytes = std::fs::read(&log)?;
+/// bytes[70] ^= 1; // inside the record: the CRC no longer matches
+/// std::fs::write(&log, &bytes)?;
+/// let check = check_log(dir.path(), 0, &config, OpenOptions::default())?;
+/// assert_eq!((check.valid_end, check.next_offset), (0, 0));
+/// assert!(check.fault.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_log(
+    dir: &Path,
+    base_offset: i64,
+    config: &SegmentConfig,
+    options: OpenOptions,
+) -> Result<LogCheck> {
+    config.validate()?;
+    if base_offset < 0 {
+        return Err(SegmentError::InvalidBaseOffset(base_offset));
+    }
+    let paths = SegmentPaths::new(dir, base_offset);
+    let log = LogMap::open(&paths.log, config, OpenMode::Sealed)?;
+    let bytes = log.bytes();
+    let mut next_offset = base_offset;
+    let (valid_end, mut fault) = scan_valid(bytes, (base_offset, options.offset_gaps), |b| {
+        next_offset = b.last_offset + 1;
+    });
+    // Recovery takes a zeroed header for the preallocated region; here the zeros must run
+    // to the end of the file, or batches follow them that recovery would cut.
+    let rest = bytes.get(valid_end as usize..).unwrap_or_default();
+    if fault.is_none() && rest.iter().any(|&b| b != 0) {
+        fault = Batch::parse(rest, u64::from(valid_end)).err();
+    }
+    Ok(LogCheck {
+        file_len: log.file_len,
+        valid_end,
+        next_offset,
+        fault,
+    })
 }
 
 /// One valid batch found by a scan.

@@ -108,7 +108,7 @@ impl Segment {
     ) -> Result<Segment> {
         let paths = SegmentPaths::with_suffix(dir, base_offset, suffix);
         let mut segment = Segment::create_at(paths, base_offset, config)?;
-        segment.offset_gaps = true;
+        segment.set_offset_gaps(true);
         Ok(segment)
     }
 
@@ -174,6 +174,13 @@ impl Segment {
             sealed,
             offset_gaps: false,
         }
+    }
+
+    /// Says whether batches may leave offsets unused between them, for the scans of recovery
+    /// and truncation and for readers.
+    pub(crate) fn set_offset_gaps(&mut self, gaps: bool) {
+        self.offset_gaps = gaps;
+        self.shared.set_offset_gaps(gaps);
     }
 
     /// First offset this segment can hold (its file name).

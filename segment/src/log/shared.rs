@@ -34,6 +34,10 @@ pub(crate) struct Shared {
     len_changes: AtomicU64,
     len_synced: AtomicU64,
     sealed: AtomicBool,
+    /// Whether batches may leave offsets unused between them (a compacted segment): readers
+    /// then accept a batch whose base offset is past the previous batch's next offset, and
+    /// otherwise require it to be exactly there.
+    offset_gaps: AtomicBool,
     pub(crate) offset_index: OffsetIndexReader,
     pub(crate) time_index: TimeIndexReader,
 }
@@ -78,6 +82,7 @@ impl Shared {
             len_changes: AtomicU64::new(0),
             len_synced: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
+            offset_gaps: AtomicBool::new(false),
             offset_index,
             time_index,
         }
@@ -126,6 +131,16 @@ impl Shared {
     /// Marks the segment sealed (writer only).
     pub(crate) fn mark_sealed(&self) {
         self.sealed.store(true, Ordering::Release);
+    }
+
+    /// Whether batches may leave offsets unused between them.
+    pub(crate) fn offset_gaps(&self) -> bool {
+        self.offset_gaps.load(Ordering::Acquire)
+    }
+
+    /// Says whether batches may leave offsets unused between them (writer or opener only).
+    pub(crate) fn set_offset_gaps(&self, gaps: bool) {
+        self.offset_gaps.store(gaps, Ordering::Release);
     }
 
     /// Records that the `.log` file's length or allocation changed (writer only), so the next
