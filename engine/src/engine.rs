@@ -12,7 +12,7 @@ use crate::config::EngineConfig;
 use crate::error::{io_err, EngineError, Result};
 use crate::extension::Extensions;
 use crate::fetch::Fetch;
-use crate::fsutil::sync_dir;
+use crate::fsutil::{remove_stale_tmp, sync_dir};
 use crate::log::cleaner::CleanerShared;
 use crate::log::segments::SegmentCache;
 use crate::log::{
@@ -134,6 +134,9 @@ impl Engine {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err("flock", &lock_path)(e)),
         }
         let clean = take_clean_shutdown(&dir)?;
+        // Checkpoints are replaced through a temporary file: one a crash left behind is
+        // removed here (the topic metadata directory's own are, by `MetadataDir::open`).
+        remove_stale_tmp(&dir)?;
         let meta = MetadataDir::open(&dir)?;
         let cache = Arc::new(SegmentCache::new(config.max_open_segments));
         let cleaner = CleanerShared::open(&dir, config.cleaner_dedupe_buffer_bytes)?;

@@ -143,6 +143,21 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// A closed segment's log is damaged: from `position` on, its batches are torn, fail
+    /// their CRC-32C or do not follow the ones before, or they end short of where the next
+    /// segment starts. A closed segment was synced before the next one existed, so this is
+    /// not a crash's torn write: the segment is not cut (that would drop acknowledged records
+    /// without a word) but refused, every read that reaches it fails with this error, and the
+    /// file is left as it is for `silt verify` and `silt dump-log`. Other segments read on.
+    #[error("corrupt segment {path} at byte {position}: {reason}")]
+    CorruptSegment {
+        /// The `.log` file.
+        path: PathBuf,
+        /// Where its valid batches end.
+        position: u64,
+        /// What is wrong there.
+        reason: String,
+    },
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,

@@ -113,7 +113,8 @@ impl Fetch {
         self.log_start
     }
 
-    /// The log end offset when the fetch was made (Kafka's high watermark, with one replica).
+    /// The log end offset when the fetch was made (Kafka's high watermark, with one replica):
+    /// never below [`Fetch::next_offset`], so every record returned lies below it.
     pub fn log_end_offset(&self) -> i64 {
         self.log_end
     }

@@ -2,9 +2,10 @@
 //!
 //! After a clean stop nothing is read but the directory listing: closed segments stay
 //! unmapped until a read needs them, and the last segment is mapped on first use. After an
-//! unclean stop, the segments from the one holding the recovery point onward are validated
-//! batch by batch (CRC-32C, offsets), cut at the first invalid byte, and synced; a segment
-//! cut short makes every later segment unreachable, so those are deleted, as Kafka does.
+//! unclean stop, the segments from the one holding the last offset below the recovery point
+//! onward are validated batch by batch (CRC-32C, offsets), cut at the first invalid byte, and
+//! synced; a segment cut short makes every later segment unreachable, so those are deleted,
+//! as Kafka does.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -78,13 +79,19 @@ impl Log {
         let gaps = ctx.offset_gaps();
         let last_base = segments.last().map(|&(base, _)| base);
         let first_base = segments.first().map(|&(base, _)| base);
-        let closed = match segments.split_last() {
+        let closed: Vec<Arc<ClosedSegment>> = match segments.split_last() {
             Some((_, rest)) => rest
                 .iter()
                 .map(|&(base, size)| ClosedSegment::unmapped(Arc::clone(&dir), base, size, gaps))
                 .collect(),
             None => Vec::new(),
         };
+        if !gaps {
+            // Without gaps, each closed segment ends where the next begins.
+            for (segment, &(next_base, _)) in closed.iter().zip(segments.iter().skip(1)) {
+                segment.expect_next_base(next_base);
+            }
+        }
         let log_start = match (ctx.log_start, first_base) {
             (Some(checkpoint), Some(first)) => checkpoint.max(first),
             (checkpoint, first) => checkpoint.or(first).unwrap_or(0),
@@ -110,6 +117,7 @@ impl Log {
             log_start: AtomicI64::new(log_start),
             recovery_point: AtomicI64::new(recovery_point),
             flush_lock: Mutex::new(()),
+            retention_lock: Mutex::new(()),
             syncs: AtomicU64::new(0),
             unflushed_since_ms: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
@@ -148,8 +156,10 @@ impl Log {
         let options = self.open_options(false);
         let reader =
             match SegmentReader::open_sealed_with_options(&self.dir, base, &config, options)? {
-                SealedOpen::Trusted(reader) => reader,
-                SealedOpen::NeedsRecovery(_) => return self.ensure_active(writer),
+                SealedOpen::Trusted(reader) if last_batch_valid(&reader) => reader,
+                SealedOpen::Trusted(_) | SealedOpen::NeedsRecovery(_) => {
+                    return self.ensure_active(writer)
+                }
             };
         write(&self.view).active = Some(reader);
         Ok(())
@@ -179,6 +189,18 @@ impl Log {
         writer.active = Some(segment);
         Ok(())
     }
+}
+
+/// Whether the last batch of a segment passes its CRC-32C. Its header gives the segment's
+/// next offset, which for the last segment is the log end, and lastOffsetDelta lies inside
+/// the CRC only: a damaged one is the active segment's torn tail, which opening it for
+/// appends recovers (cuts).
+fn last_batch_valid(reader: &SegmentReader) -> bool {
+    let last = reader.next_offset() - 1;
+    if last < reader.base_offset() {
+        return true; // no batch
+    }
+    matches!(reader.locate(last), Ok(Some((_, batch))) if batch.validate().is_ok())
 }
 
 /// The `.log` files of `dir` as (base offset, size), sorted; removes leftovers that belong to
@@ -217,8 +239,15 @@ fn list_segments(dir: &Path) -> Result<Vec<(i64, u64)>> {
     Ok(logs)
 }
 
-/// Validates the segments from the one holding the recovery point onward (all of them when
-/// there is no recovery point), rewriting `segments` to what remains.
+/// Validates the segments from the one holding the last offset below the recovery point
+/// onward (all of them when there is no recovery point), rewriting `segments` to what
+/// remains.
+///
+/// The last offset below it, not the recovery point itself: a flush can sync the whole
+/// active segment, moving the recovery point to its end, and a roll then creates the next
+/// segment (based at that end) before it seals this one. Killed in between, the process
+/// leaves a segment wholly below the recovery point that was never sealed (preallocated
+/// zeros after its batches, indexes untrimmed); it is validated (cut and trimmed) here.
 fn recover(
     ctx: &LoadContext,
     segments: &mut Vec<(i64, u64)>,
@@ -226,7 +255,7 @@ fn recover(
 ) -> Result<()> {
     let recovery_point = ctx.recovery_point.unwrap_or(i64::MIN);
     let first = segments
-        .partition_point(|&(base, _)| base <= recovery_point)
+        .partition_point(|&(base, _)| base < recovery_point)
         .saturating_sub(1);
     let config = ctx.config.segment_config();
     let mut keep = segments.len();

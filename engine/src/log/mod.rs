@@ -50,6 +50,8 @@ pub struct Log {
     recovery_point: AtomicI64,
     /// Serializes syncs, so concurrent `flush_up_to` callers share one (group commit).
     flush_lock: Mutex<()>,
+    /// Serializes retention passes, so segment files are deleted in offset order.
+    retention_lock: Mutex<()>,
     syncs: AtomicU64,
     /// Wall-clock ms of the oldest append not yet synced; `i64::MAX` when all are synced.
     unflushed_since_ms: AtomicI64,
@@ -212,7 +214,14 @@ impl Log {
         let mut after: Option<i64> = None;
         loop {
             let reader = match self.segment_for(offset, after, active.base_offset()) {
-                Some(Located::Closed(segment)) => segment.reader(&config, &self.cache)?,
+                Some(Located::Closed(segment)) => match segment.reader(&config, &self.cache) {
+                    Ok(reader) => reader,
+                    // Retention took the segment out of the list, then removed its files,
+                    // between locating and mapping it: look again (below the new log start,
+                    // that is `OffsetOutOfRange`).
+                    Err(_) if !self.lists(&segment) => continue,
+                    Err(e) => return Err(e),
+                },
                 Some(Located::Active) => active.clone(),
                 None => {
                     // Retention removed the segment after the bounds were read.
@@ -222,6 +231,10 @@ impl Log {
             };
             if let Some(slice) = reader.read(offset, max_bytes)? {
                 let range = (slice.position, slice.bytes.len() as u32, slice.next_offset);
+                // The reader loads the published end again, after `log_end` was read, and
+                // may return batches appended in between: the end reported covers them, as
+                // Kafka's fetch never returns records past the high watermark it reports.
+                let log_end = log_end.max(slice.next_offset);
                 return Ok(Fetch::new(reader, range, offset, log_start, log_end));
             }
             if reader.base_offset() == active.base_offset() {
@@ -229,6 +242,15 @@ impl Log {
             }
             after = Some(reader.base_offset());
         }
+    }
+
+    /// Whether `segment` is still in the log's list of closed segments (retention and
+    /// compaction take a segment out of the list before they remove its files).
+    pub(crate) fn lists(&self, segment: &Arc<ClosedSegment>) -> bool {
+        read(&self.view)
+            .closed
+            .iter()
+            .any(|s| Arc::ptr_eq(s, segment))
     }
 
     /// The segment holding `offset` (or, with `after`, the first one after the segment based

@@ -48,14 +48,20 @@ impl Log {
     }
 
     /// Every segment's reader, oldest first. Closed segments are mapped only as the
-    /// iteration reaches them, so a lookup that stops early maps no more than it read.
+    /// iteration reaches them, so a lookup that stops early maps no more than it read. A
+    /// segment that retention (or compaction) took out of the list and removed since the
+    /// list was read is passed over: its records are gone (or in the segment replacing it).
     fn readers(&self) -> Result<impl Iterator<Item = Result<SegmentReader>> + '_> {
         let active = self.active_reader()?;
         let closed: Vec<_> = read(&self.view).closed.iter().map(Arc::clone).collect();
         let config = self.config().segment_config();
         Ok(closed
             .into_iter()
-            .map(move |segment| segment.reader(&config, &self.cache))
+            .filter_map(move |segment| match segment.reader(&config, &self.cache) {
+                Ok(reader) => Some(Ok(reader)),
+                Err(_) if !self.lists(&segment) => None,
+                Err(e) => Some(Err(e)),
+            })
             .chain(active.map(Ok)))
     }
 

@@ -13,7 +13,7 @@ use super::append::remove_segment_files;
 use super::segments::ClosedSegment;
 use super::Log;
 use crate::config::TopicConfig;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::fsutil::sync_dir;
 use crate::sync::{lock, read, write};
 
@@ -44,11 +44,18 @@ pub(crate) enum Rules {
 
 impl Log {
     /// Deletes at most `budget` closed segments that retention no longer keeps.
+    ///
+    /// One pass at a time per log (the background task, `enforce_retention` and
+    /// `delete_records` may run at once): a pass removes the files of the segments it took
+    /// out of the list, oldest first, before the next pass takes any. Files are so deleted in
+    /// offset order, and a crash in the middle leaves the oldest segments (which reappear,
+    /// below an older log start), never a later segment without an earlier one.
     pub(crate) fn delete_old_segments(
         &self,
         rules: Rules,
         budget: usize,
     ) -> Result<RetentionReport> {
+        let _pass = lock(&self.retention_lock);
         let config = self.config();
         let victims = self.retention_victims(&config, rules, budget)?;
         if victims.is_empty() {
@@ -138,10 +145,15 @@ impl Log {
     }
 
     /// A segment's largest timestamp, or its file's modification time when no record has a
-    /// timestamp (Kafka's `largestTimestamp`).
+    /// timestamp (Kafka's `largestTimestamp`) or the segment is corrupt (retention still
+    /// deletes it when its time comes, rather than stopping at it).
     fn largest_timestamp(&self, segment: &Arc<ClosedSegment>, config: &TopicConfig) -> Result<i64> {
-        let reader = segment.reader(&config.segment_config(), &self.cache)?;
-        if let Some(max) = reader.max_timestamp() {
+        let reader = match segment.reader(&config.segment_config(), &self.cache) {
+            Ok(reader) => Some(reader),
+            Err(EngineError::CorruptSegment { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(max) = reader.and_then(|r| r.max_timestamp()) {
             return Ok(max.timestamp);
         }
         let path = segment.file(silt_segment::log::LOG_SUFFIX);

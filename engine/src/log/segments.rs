@@ -11,13 +11,18 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use silt_segment::log::{OpenMode, OpenOptions, SealedOpen, Segment, SegmentConfig, SegmentReader};
+use silt_segment::log::{
+    check_log, OpenMode, OpenOptions, SealedOpen, Segment, SegmentConfig, SegmentReader,
+};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::sync::lock;
+
+/// No next base offset known (see [`ClosedSegment::expect_next_base`]).
+const NO_NEXT_BASE: i64 = -1;
 
 /// A segment that no longer takes appends: its base offset, size, and its reader once mapped.
 pub(crate) struct ClosedSegment {
@@ -32,6 +37,12 @@ pub(crate) struct ClosedSegment {
     /// Set on a segment that compaction replaced too, so a reader that still holds it maps
     /// the cleaned file under the same name correctly.
     offset_gaps: AtomicBool,
+    /// Base offset of the next segment when the log has no offset gaps: the batches of this
+    /// one must end exactly there ([`NO_NEXT_BASE`] when not known).
+    next_base: AtomicI64,
+    /// Where the log was found damaged and why: every later read fails the same way,
+    /// without scanning the file again.
+    corrupt: OnceLock<(u64, String)>,
 }
 
 impl std::fmt::Debug for ClosedSegment {
@@ -58,6 +69,8 @@ impl ClosedSegment {
             slot: Mutex::new(None),
             referenced: AtomicBool::new(false),
             offset_gaps: AtomicBool::new(offset_gaps),
+            next_base: AtomicI64::new(NO_NEXT_BASE),
+            corrupt: OnceLock::new(),
         })
     }
 
@@ -70,6 +83,8 @@ impl ClosedSegment {
             slot: Mutex::new(Some(reader)),
             referenced: AtomicBool::new(true),
             offset_gaps: AtomicBool::new(false),
+            next_base: AtomicI64::new(NO_NEXT_BASE),
+            corrupt: OnceLock::new(),
         });
         cache.admit(&segment);
         segment
@@ -93,13 +108,24 @@ impl ClosedSegment {
         self.offset_gaps.store(true, Ordering::Release);
     }
 
+    /// Records where the next segment starts, in a log without offset gaps: a segment found
+    /// ending anywhere else lost batches, and is refused as corrupt.
+    pub(crate) fn expect_next_base(&self, next_base: i64) {
+        self.next_base.store(next_base, Ordering::Release);
+    }
+
     /// Whether the segment is mapped right now.
     pub(crate) fn is_mapped(&self) -> bool {
         lock(&self.slot).is_some()
     }
 
-    /// The segment's reader, mapping it first if it is not mapped. A segment whose files fail
-    /// the cheap checks is recovered (its indexes rebuilt) before it is read.
+    /// The segment's reader, mapping it first if it is not mapped. A segment whose indexes
+    /// fail the cheap checks is recovered (its indexes rebuilt) before it is read; one whose
+    /// log is damaged (a batch torn or failing its CRC, zeros after the last batch, or, in a
+    /// log without offset gaps, batches ending short of the next segment) is refused with
+    /// [`EngineError::CorruptSegment`], and not cut: it was sealed and synced before the
+    /// next segment existed, so recovery's cut would drop acknowledged records that no read
+    /// would ever miss.
     pub(crate) fn reader(
         self: &Arc<Self>,
         config: &SegmentConfig,
@@ -110,14 +136,33 @@ impl ClosedSegment {
         if let Some(reader) = slot.as_ref() {
             return Ok(reader.clone());
         }
+        if let Some((position, reason)) = self.corrupt.get() {
+            return Err(self.corrupt_error(*position, reason.clone()));
+        }
         let options = OpenOptions {
             force_recovery: false,
             offset_gaps: self.offset_gaps.load(Ordering::Acquire),
         };
         let (dir, base) = (&self.dir, self.base_offset);
         let reader = match SegmentReader::open_sealed_with_options(dir, base, config, options)? {
-            SealedOpen::Trusted(reader) => reader,
+            SealedOpen::Trusted(reader) => {
+                self.check_end(reader.size().into(), reader.next_offset(), options)?;
+                reader
+            }
             SealedOpen::NeedsRecovery(_) => {
+                let check = check_log(dir, base, config, options)?;
+                let position = u64::from(check.valid_end);
+                if let Some(fault) = check.fault {
+                    return Err(self.refuse(position, fault.to_string()));
+                }
+                if position < check.file_len {
+                    // Sealing trims a segment to its batches: zeros after them in a closed
+                    // one were batches once (a compacted log could not tell from its gaps).
+                    let zeros = check.file_len - position;
+                    let reason = format!("{zeros} bytes of zeros after the last batch");
+                    return Err(self.refuse(position, reason));
+                }
+                self.check_end(position, check.next_offset, options)?;
                 let mode = OpenMode::Sealed;
                 let (segment, _report) =
                     Segment::open_with_options(dir, base, config, mode, options)?;
@@ -128,6 +173,33 @@ impl ClosedSegment {
         drop(slot);
         cache.admit(self);
         Ok(reader)
+    }
+
+    /// In a log without offset gaps, the batches must end where the next segment starts.
+    fn check_end(&self, end: u64, next_offset: i64, options: OpenOptions) -> Result<()> {
+        let next_base = self.next_base.load(Ordering::Acquire);
+        if options.offset_gaps || next_base == NO_NEXT_BASE || next_offset == next_base {
+            return Ok(());
+        }
+        let reason = format!(
+            "its batches end at offset {next_offset}, but the next segment starts at \
+             {next_base}: batches are missing"
+        );
+        Err(self.refuse(end, reason))
+    }
+
+    /// Remembers that the log is damaged at `position`, and the error reads get for it.
+    fn refuse(&self, position: u64, reason: String) -> EngineError {
+        let (position, reason) = self.corrupt.get_or_init(|| (position, reason));
+        self.corrupt_error(*position, reason.clone())
+    }
+
+    fn corrupt_error(&self, position: u64, reason: String) -> EngineError {
+        EngineError::CorruptSegment {
+            path: self.file(silt_segment::log::LOG_SUFFIX),
+            position,
+            reason,
+        }
     }
 
     /// Drops the cache's reference to the map (readers elsewhere keep theirs).

@@ -170,4 +170,14 @@ pub fn assert_refused<C: Default + PartialEq + std::fmt::Debug>(
     expected
 }
 
+/// Sets its flag when dropped, however the scope ends (an assertion failing included): a
+/// thread racing a test's checks stops when they do, and they stop if it does.
+pub struct SetOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub mod compaction;
