@@ -6,6 +6,9 @@
 # file as Kafka lays it out, is followed by index files that let the segment be trusted:
 # an empty offset index, or one entry for the last batch (the cheap open walks headers
 # from there), with an empty time index; in Active and in Sealed mode.
+# segment_verify takes segment_recover's layout: it gets the same seeds.
+# For metadata_parse: one text file of each engine file format (docs/FORMAT.md, "Engine
+# files"), behind the flags byte that selects it.
 set -euo pipefail
 testdata=${1:?usage: seeds.sh SHARED_TESTDATA_DIR OUT_DIR}
 out=${2:?usage: seeds.sh SHARED_TESTDATA_DIR OUT_DIR}
@@ -70,3 +73,25 @@ for f in "$testdata"/*.bin; do
         fi
     done
 done
+
+mkdir -p "$out/segment_verify"
+cp "$out"/segment_recover/* "$out/segment_verify/"
+
+# metadata_parse (input layout in fuzz_targets/metadata_parse.rs): one flags byte, then the
+# file. Text seeds of each engine file in the format of docs/FORMAT.md, "Engine files".
+mkdir -p "$out/metadata_parse"
+metadata='# silt topic metadata\nversion=1\nname=orders\npartitions=3\ncreated.ms=1700000000000\nconfig.retention.ms=1000\nconfig.cleanup.policy=compact,delete\n'
+checkpoint='0\n3\norders 0 100\norders 1 42\n__consumer_offsets 7 9223372036854775807\n'
+# 0x04: topic metadata with its crc32c line appended; 0x0c: and opened by the engine.
+printf "\\x04$metadata" >"$out/metadata_parse/topic-metadata"
+printf "\\x0c$metadata" >"$out/metadata_parse/topic-metadata-open"
+# 0x01, 0x11, 0x21: the three checkpoint files; 0x09: opened by the engine.
+printf "\\x01$checkpoint" >"$out/metadata_parse/recovery-point-checkpoint"
+printf "\\x11$checkpoint" >"$out/metadata_parse/log-start-checkpoint"
+printf "\\x21$checkpoint" >"$out/metadata_parse/cleaner-checkpoint"
+printf "\\x29$checkpoint" >"$out/metadata_parse/cleaner-checkpoint-open"
+printf '\x010\n0\n' >"$out/metadata_parse/empty-checkpoint"
+printf '\x022000\n' >"$out/metadata_parse/producer-id-block"
+printf '\x0a2000\n' >"$out/metadata_parse/producer-id-block-open"
+printf '\x03orders.v2_eu-west-12' >"$out/metadata_parse/partition-dir"
+printf '\x0300000000000000000042.log' >"$out/metadata_parse/segment-file"

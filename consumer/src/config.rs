@@ -228,6 +228,20 @@ impl ConsumerConfig {
         if self.max_poll_records == 0 {
             return bad("max.poll.records", "0".into(), "must be at least 1");
         }
+        if let Some(group) = &self.group_id {
+            // Kafka refuses an empty group id to group members (InvalidGroupIdException);
+            // the offsets log holds ids of at most a Kafka string's 32767 bytes.
+            if group.is_empty() {
+                return bad("group.id", String::new(), "must not be empty");
+            }
+            if group.len() > crate::offsets::MAX_GROUP_ID_BYTES {
+                return bad(
+                    "group.id",
+                    format!("<{} bytes>", group.len()),
+                    "must be at most 32767 bytes",
+                );
+            }
+        }
         if self.group_instance_id.is_some() && self.group_id.is_none() {
             return bad("group.instance.id", String::new(), "needs group.id");
         }

@@ -128,6 +128,21 @@ pub enum ConsumerError {
         group: String,
     },
 
+    /// A commit the offsets log cannot hold as Kafka's `OffsetCommitKey` / `OffsetCommitValue`:
+    /// a group id longer than a Kafka string (32767 bytes), a topic name Kafka would refuse,
+    /// a partition past `i32::MAX`, or metadata longer than
+    /// [`MAX_OFFSET_METADATA_BYTES`](crate::offsets::MAX_OFFSET_METADATA_BYTES) (Kafka's
+    /// `OffsetMetadataTooLarge`). Nothing of the commit is written.
+    #[error("commit of {partition} for group {} refused: {reason}", excerpt(.group))]
+    InvalidCommit {
+        /// The group.
+        group: String,
+        /// The first partition of the commit that cannot be held (any, for the group id).
+        partition: TopicPartition,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A record of `__consumer_offsets` could not be decoded.
     #[error("__consumer_offsets-{partition} offset {offset}: {reason}")]
     CorruptOffsetsRecord {
@@ -142,6 +157,18 @@ pub enum ConsumerError {
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
+}
+
+/// `text` quoted for a message, cut after 64 characters (group ids may be long).
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!(
+            "{:?}… ({} bytes)",
+            text.get(..cut).unwrap_or_default(),
+            text.len()
+        ),
+        None => format!("{text:?}"),
+    }
 }
 
 /// `Result` with [`ConsumerError`].

@@ -14,6 +14,7 @@ use crate::fsutil::{
     check_topic_name, corrupt, excerpt, parse_canonical, read_bounded, remove_stale_tmp,
     split_lines, sync_dir, tmp_path, write_atomic, TMP_SUFFIX,
 };
+use crate::topic::MAX_PARTITIONS;
 
 /// The directory of topic metadata files inside the data directory. It cannot be taken
 /// for a partition directory: those are named `<topic>-<digits>`.
@@ -44,7 +45,7 @@ pub(crate) const MAX_METADATA_BYTES: u64 = 1 << 20;
 pub(crate) struct TopicMetadata {
     /// The topic's name (valid by `validate_topic_name`).
     pub name: String,
-    /// Its number of partitions, at least 1.
+    /// Its number of partitions, 1 to `MAX_PARTITIONS`.
     pub partitions: u32,
     /// When it was created, in Unix milliseconds.
     pub created_ms: i64,
@@ -227,10 +228,14 @@ fn parse(path: &Path, file_name: &str, bytes: &[u8]) -> Result<TopicMetadata> {
     };
     let name = check_name(path, file_name, field("name")?)?;
     let (value, line) = field("partitions")?;
+    // Bounded as `create_topic` bounds it: opening allocates and opens one log per partition.
     let partitions = parse_canonical::<u32>(value)
-        .filter(|&count| count >= 1)
+        .filter(|count| (1..=MAX_PARTITIONS).contains(count))
         .ok_or_else(|| {
-            let reason = format!("partitions {} is not a count of at least 1", excerpt(value));
+            let reason = format!(
+                "partitions {} is not a count of 1 to {MAX_PARTITIONS}",
+                excerpt(value)
+            );
             corrupt(path, line, reason)
         })?;
     let (value, line) = field("created.ms")?;
@@ -530,17 +535,22 @@ mod tests {
             (
                 format!("{head}name=orders\npartitions=0\ncreated.ms=5\n"),
                 4,
-                "at least 1",
+                "count of 1 to 100000",
             ),
             (
                 format!("{head}name=orders\npartitions=03\ncreated.ms=5\n"),
                 4,
-                "at least 1",
+                "count of 1 to 100000",
             ),
             (
                 format!("{head}name=orders\npartitions=-1\ncreated.ms=5\n"),
                 4,
-                "at least 1",
+                "count of 1 to 100000",
+            ),
+            (
+                format!("{head}name=orders\npartitions=4294967295\ncreated.ms=5\n"),
+                4,
+                "count of 1 to 100000",
             ),
             (
                 format!("{head}name=orders\npartitions=3\ncreated.ms=x\n"),

@@ -485,13 +485,27 @@ impl GroupCoordinator {
         };
         let topics = subscribed(inner);
         let partitions = partition_counts(engine, &topics);
+        // Eager members revoked everything before they joined: what they report owning is
+        // what they owned before, kept only so that an eager sticky assignor can be sticky.
+        // An assignor that can run cooperatively holds back partitions their owners still
+        // consume, for a second round those owners trigger by revoking; an eager member
+        // triggers none, so its old partitions would never be handed out. It is given
+        // what Kafka's eager members report instead: nothing owned.
+        let withholds = assignor
+            .supported_protocols()
+            .contains(&RebalanceProtocol::Cooperative);
         let subscriptions: BTreeMap<String, Subscription> = inner
             .members
             .iter()
             .map(|(id, m)| {
+                let still_held = !withholds || m.protocol == RebalanceProtocol::Cooperative;
                 let subscription = Subscription {
                     topics: m.topics.clone(),
-                    owned_partitions: m.owned.clone(),
+                    owned_partitions: if still_held {
+                        m.owned.clone()
+                    } else {
+                        Vec::new()
+                    },
                     generation: m.owned_generation,
                     group_instance_id: m.instance_id.clone(),
                 };
@@ -499,9 +513,7 @@ impl GroupCoordinator {
             })
             .collect();
         let mut assignment = assignor.assign(&partitions, &subscriptions);
-        let cooperative = assignor
-            .supported_protocols()
-            .contains(&RebalanceProtocol::Cooperative)
+        let cooperative = withholds
             && inner
                 .members
                 .values()

@@ -149,7 +149,8 @@ pub fn partition_for(group: &str, partitions: u32) -> u32 {
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
-    // Names are bounded well below i16::MAX by validation (topics 249, groups 32767 bytes).
+    // Commits are checked before they are encoded (`check_commit`: group ids of at most
+    // 32767 bytes, valid topic names, metadata of at most 4096 bytes), so nothing is cut.
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(s.as_bytes().get(..len as usize).unwrap_or_default());

@@ -23,6 +23,13 @@ use codec::{OffsetCommitKey, OffsetCommitValue, OffsetsKey};
 /// The internal topic's name, as in Kafka.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Longest metadata a commit may carry, in bytes: Kafka's broker default for
+/// `offset.metadata.max.bytes`; a longer one is refused (Kafka's `OffsetMetadataTooLarge`).
+pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
+
+/// Longest group id the offsets log holds, in bytes: a Kafka string's i16 length.
+pub const MAX_GROUP_ID_BYTES: usize = i16::MAX as usize;
+
 /// A committed offset (Kafka's `OffsetAndMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
@@ -113,6 +120,7 @@ impl OffsetsLog {
         if offsets.is_empty() {
             return Ok(());
         }
+        check_commit(group, offsets)?;
         let mut builder = BatchBuilder::new(BatchConfig::default());
         let (mut key, mut value) = (Vec::with_capacity(64), Vec::with_capacity(64));
         for (tp, committed) in offsets {
@@ -206,6 +214,40 @@ impl OffsetsLog {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Refuses a commit whose key or value the codec cannot write as given: the strings of
+/// Kafka's layouts have i16 lengths and its partitions are i32, and a commit written
+/// anyway would be cut short, or read back at the next open as a different group or as a
+/// record that stops the replay. Kafka's broker refuses the same commits.
+fn check_commit(group: &str, offsets: &BTreeMap<TopicPartition, CommittedOffset>) -> Result<()> {
+    for (tp, committed) in offsets {
+        let refuse = |reason: String| ConsumerError::InvalidCommit {
+            group: group.to_string(),
+            partition: tp.clone(),
+            reason,
+        };
+        if group.len() > MAX_GROUP_ID_BYTES {
+            let reason = format!("the group id is longer than {MAX_GROUP_ID_BYTES} bytes");
+            return Err(refuse(reason));
+        }
+        if let Err(EngineError::InvalidTopicName { reason, .. }) =
+            silt_engine::validate_topic_name(&tp.topic)
+        {
+            return Err(refuse(format!("invalid topic name: {reason}")));
+        }
+        if i32::try_from(tp.partition).is_err() {
+            return Err(refuse("the partition is past i32::MAX".to_string()));
+        }
+        if committed.metadata.len() > MAX_OFFSET_METADATA_BYTES {
+            let reason = format!(
+                "its metadata is {} bytes, more than {MAX_OFFSET_METADATA_BYTES}",
+                committed.metadata.len()
+            );
+            return Err(refuse(reason));
+        }
+    }
+    Ok(())
 }
 
 fn commit_key(group: &str, tp: &TopicPartition) -> OffsetCommitKey {

@@ -6,6 +6,8 @@ use std::cmp::Reverse;
 use super::parse::{self, invalid, key_names, parse_int, IntSlot, KAFKA_INT_MAX, KAFKA_LONG_MAX};
 use super::topic::TopicConfig;
 use crate::error::{EngineError, Result};
+use crate::topic::MAX_PARTITIONS;
+use silt_segment::log::SegmentConfig;
 
 /// Engine-wide settings. Defaults are Kafka's broker defaults where Kafka has one.
 ///
@@ -96,7 +98,10 @@ const MINUTE_MS: i64 = 60_000;
 /// Every engine key, sorted by name; [`EngineConfig::KEYS`] is derived from it.
 ///
 /// Bounds are Kafka's where Kafka has the key, except that intervals must be at least 1 ms
-/// (0 would spin the background threads). Counts silt adds (`silt.*`) stop at `i32::MAX`.
+/// (0 would spin the background threads), and that `__consumer_offsets`' partition count and
+/// segment size stop where a topic's own do (`MAX_PARTITIONS`, `segment.bytes` from
+/// `SegmentConfig::MIN_SEGMENT_BYTES`), so a value the engine accepts cannot fail the first
+/// commit, which creates the topic. Counts silt adds (`silt.*`) stop at `i32::MAX`.
 static TABLE: [Key; 29] = [
     own(
         "log.cleaner.backoff.ms",
@@ -151,11 +156,14 @@ static TABLE: [Key; 29] = [
     ),
     own(
         "offsets.topic.num.partitions",
-        int_slot!(offsets_topic_num_partitions in 1, KAFKA_INT_MAX),
+        int_slot!(offsets_topic_num_partitions in 1, MAX_PARTITIONS as i64),
     ),
     own(
         "offsets.topic.segment.bytes",
-        int_slot!(offsets_topic_segment_bytes in 1, KAFKA_INT_MAX),
+        int_slot!(
+            offsets_topic_segment_bytes in SegmentConfig::MIN_SEGMENT_BYTES as i64,
+            KAFKA_INT_MAX
+        ),
     ),
     own(
         "silt.max.open.segments",
