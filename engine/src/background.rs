@@ -98,21 +98,29 @@ impl Schedule {
                 *next = now + *every;
             }
         }
+        // A job that fails (a full disk, a partition gone offline) does not hold up the other
+        // partitions or the other jobs: each runs, and the first error is reported.
+        let mut first_error = None;
+        let mut note = |result: Result<()>| {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        };
         if run[FLUSH] {
             let now_ms = crate::log::now_ms();
             for log in inner.all_logs() {
-                log.flush_if_due(now_ms)?;
+                note(log.flush_if_due(now_ms));
             }
         }
         if run[RETENTION] {
-            inner.retention_pass(budget)?;
+            note(inner.retention_pass(budget).map(drop));
         }
         if run[CHECKPOINT] {
-            inner.write_checkpoints()?;
+            note(inner.write_checkpoints());
         }
         if run[CLEANER] && self.cleaner_enable {
-            inner.clean_dirtiest()?;
+            note(inner.clean_dirtiest().map(drop));
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

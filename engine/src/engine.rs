@@ -234,13 +234,19 @@ impl Engine {
         self.log(topic, partition)?.flush_up_to(offset)
     }
 
-    /// Syncs every partition and writes the recovery point checkpoint.
+    /// Syncs every partition and writes the recovery point checkpoint. A partition that
+    /// fails (or is offline, [`EngineError::LogFailed`]) does not stop the others: every one
+    /// is synced, the checkpoints are written, and the first error is returned.
     pub fn flush(&self) -> Result<()> {
         self.inner.check_open()?;
+        let mut first_error = None;
         for log in self.inner.all_logs() {
-            log.flush()?;
+            if let Err(e) = log.flush() {
+                first_error.get_or_insert(e);
+            }
         }
-        self.inner.write_checkpoints()
+        let written = self.inner.write_checkpoints();
+        first_error.map_or(written, Err)
     }
 
     /// Runs retention over every partition now, with no per-tick bound (the background task
@@ -253,14 +259,21 @@ impl Engine {
     /// Compacts every log whose `cleanup.policy` includes `compact` and that is eligible now
     /// (see [`Log::cleanable`]), with no per-tick bound: what the background cleaner does
     /// every `log.cleaner.backoff.ms`, one log at a time. Works whether or not
-    /// `log.cleaner.enable` is set.
+    /// `log.cleaner.enable` is set. Offline logs ([`Log::failure`]) are skipped.
     pub fn clean_logs(&self) -> Result<CleanerReport> {
         self.inner.check_open()?;
         let now = crate::log::now_ms();
         let mut report = CleanerReport::default();
         for log in self.inner.all_logs() {
-            if let Some(stats) = log.clean(now)? {
-                report.add(&stats);
+            if log.failure().is_some() {
+                continue;
+            }
+            match log.clean(now) {
+                Ok(Some(stats)) => report.add(&stats),
+                Ok(None) => {}
+                // Its topic was deleted after the list was taken: nothing is left to clean.
+                Err(_) if log.is_deleted() => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(report)
@@ -280,6 +293,11 @@ impl Engine {
     /// Stops the background task, seals every active segment, writes the checkpoints and the
     /// clean-shutdown marker, and releases the directory. Later calls on any handle fail with
     /// [`EngineError::Closed`]; fetches already made stay readable.
+    ///
+    /// If a partition cannot be sealed, or is offline ([`EngineError::LogFailed`]), the
+    /// others are still sealed and the checkpoints written, but no clean-shutdown marker:
+    /// the first error is returned, the directory is released all the same, and the next
+    /// open recovers every partition from its recovery point.
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
@@ -331,6 +349,9 @@ impl Inner {
         let now = crate::log::now_ms();
         let mut dirtiest: Option<(Arc<Log>, LogToClean)> = None;
         for log in self.all_logs() {
+            if log.failure().is_some() {
+                continue; // offline: it would fail every tick, and starve the others
+            }
             let Some(to_clean) = log.cleanable(now)?.filter(|c| c.eligible) else {
                 continue;
             };
@@ -381,15 +402,25 @@ impl Inner {
                 first_error.get_or_insert(e);
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        self.write_checkpoints()?;
-        write_clean_shutdown(&self.dir)?;
-        sync_dir(&self.dir)?;
-        self.lock_file
+        let closed = match first_error {
+            Some(e) => {
+                // The recovery points are still right (an offline log's is frozen at what
+                // was synced): recording them spares the next open some validation.
+                let _ = self.write_checkpoints();
+                Err(e)
+            }
+            None => self
+                .write_checkpoints()
+                .and_then(|()| write_clean_shutdown(&self.dir))
+                .and_then(|()| sync_dir(&self.dir)),
+        };
+        // Released whatever happened: nothing writes any more, and the next open (in this
+        // process too) recovers what the missing marker leaves unknown.
+        let unlocked = self
+            .lock_file
             .unlock()
-            .map_err(io_err("unlock", self.dir.join(LOCK_FILE)))
+            .map_err(io_err("unlock", self.dir.join(LOCK_FILE)));
+        closed.and(unlocked)
     }
 }
 

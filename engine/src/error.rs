@@ -210,6 +210,28 @@ pub enum EngineError {
         #[source]
         source: std::sync::Arc<EngineError>,
     },
+    /// A partition's log is offline: a write or sync of its files failed in a way that
+    /// leaves their durable state unknown (an fsync, fdatasync or msync error, or a roll or
+    /// a compaction swap that failed half way). Linux may drop the dirty pages a failed
+    /// sync covered and report the next sync as a success, so silt never retries one:
+    /// nothing past `recovery_point` is acknowledged as durable, every later append, flush
+    /// and cleaning of the partition fails with this error, reads go on, and other
+    /// partitions are unaffected. Reopening the engine recovers the partition from its
+    /// recovery point (as after a crash) and makes it writable again. Kafka takes the log
+    /// directory offline in the same case.
+    #[error("{topic}-{partition} is offline after a failed write (durable up to offset {recovery_point}; reopen the engine to recover it): {cause}")]
+    LogFailed {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The partition's recovery point when it failed: every offset below it is durable.
+        recovery_point: i64,
+        /// The failure that took the log offline (an `Io`, `Segment` or `Index` error naming
+        /// the call and the file).
+        #[source]
+        cause: std::sync::Arc<EngineError>,
+    },
 }
 
 /// `Result` with [`EngineError`].

@@ -20,6 +20,7 @@ const EXCERPT_CHARS: usize = 64;
 /// Opens `dir` and fsyncs it, making the creations, renames and removals of entries in
 /// it durable. POSIX makes a rename durable only once its directory is synced.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    silt_index::failpoint!("engine.fsutil.sync_dir", io_err("fsync directory", dir));
     let handle = File::open(dir).map_err(io_err("open directory", dir))?;
     handle.sync_all().map_err(io_err("fsync directory", dir))
 }
@@ -55,12 +56,24 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         return Err(err);
     }
-    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    if let Err(err) = rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
     sync_dir(parent_dir(path))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    silt_index::failpoint!("engine.fsutil.rename", io_err("rename", to));
+    fs::rename(from, to).map_err(io_err("rename", to))
 }
 
 /// Creates or truncates `path`, writes `bytes` and fdatasyncs it. On a new file
 /// fdatasync also persists its length, the one piece of metadata reading it needs.
+///
+/// A failed fdatasync fails the write as a whole, and the caller removes the file: a later
+/// write starts a new file from its bytes, so it never relies on pages a failed sync may
+/// have dropped.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -68,7 +81,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .truncate(true)
         .open(path)
         .map_err(io_err("create", path))?;
+    silt_index::failpoint!("engine.fsutil.write", io_err("write", path));
     file.write_all(bytes).map_err(io_err("write", path))?;
+    silt_index::failpoint!("engine.fsutil.fdatasync", io_err("fdatasync", path));
     file.sync_data().map_err(io_err("fdatasync", path))
 }
 

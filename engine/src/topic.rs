@@ -272,9 +272,22 @@ impl Engine {
             created_ms: crate::log::now_ms(),
             overrides: topic.configs,
         };
-        let logs = self.create_partitions(&meta, &config, 0..meta.partitions)?;
+        let logs = match self.create_partitions(&meta, &config, 0..meta.partitions) {
+            Ok(logs) => logs,
+            Err(e) => {
+                // Best effort, as below: the next open removes what is left.
+                for partition in 0..meta.partitions {
+                    let _ =
+                        remove_dir_all_durable(&partition_dir(&inner.dir, &meta.name, partition));
+                }
+                return Err(e);
+            }
+        };
         if let Err(e) = inner.meta.write(&meta) {
-            // Not committed: take the new directories away again (the next open would).
+            // Not committed: take the new directories away again (the next open would), and
+            // the metadata file, which a failure after its rename (the directory sync) leaves
+            // in place, so that the topic does not appear at the next open.
+            let _ = inner.meta.remove(&meta.name);
             for log in &logs {
                 let _ = remove_dir_all_durable(log.dir());
             }
@@ -339,7 +352,7 @@ impl Engine {
             // stray directories, which the next open removes.
             inner.meta.remove(name)?;
             for log in &topic.logs {
-                remove_dir_all_durable(log.dir())?;
+                log.remove_dir()?; // once no cleaning or retention works in it
             }
         }
         // Drop the topic's recovery points, so a new topic of the same name starts afresh.

@@ -149,3 +149,19 @@ fn retention_deletes_a_corrupt_segment_when_its_time_comes() {
         *bases.last().unwrap()
     );
 }
+
+#[test]
+fn a_compacted_closed_segment_ending_past_the_next_one_is_refused() {
+    // The base offset lies outside the CRC, and offset gaps are valid in a compacted log: a
+    // last batch renumbered past the next segment's base offset would serve its records
+    // under offsets the next segment holds (found by the corruption campaign).
+    let dir = tempfile::tempdir().unwrap();
+    let bases = written(dir.path(), true);
+    let path = log_file(dir.path(), bases[1]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = *batch_positions(&bytes).last().unwrap();
+    let base = i64::from_be_bytes(bytes[last..last + 8].try_into().unwrap());
+    bytes[last..last + 8].copy_from_slice(&(base + 1000).to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    assert_refused(dir.path(), &bases, bytes.len() as u64);
+}

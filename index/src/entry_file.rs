@@ -64,6 +64,7 @@ impl<const W: usize> EntryFile<W> {
     }
 
     fn create_checked(path: &Path, base_offset: i64, max_bytes: u64) -> Result<Self, IndexError> {
+        crate::failpoint!("index.file.create", IndexError::io(path, "open"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -217,14 +218,17 @@ impl<const W: usize> EntryFile<W> {
         }
         let bytes = self.entries.len() * Entries::<W>::ENTRY_BYTES;
         match self.entries.map.as_ref() {
-            Some(map) if bytes > 0 => map
-                .flush_range(0, bytes)
-                .map_err(IndexError::io(&self.path, "msync")),
+            Some(map) if bytes > 0 => {
+                crate::failpoint!("index.file.sync", IndexError::io(&self.path, "msync"));
+                map.flush_range(0, bytes)
+                    .map_err(IndexError::io(&self.path, "msync"))
+            }
             _ => Ok(()),
         }
     }
 
     fn fdatasync(&self, file: &File) -> Result<(), IndexError> {
+        crate::failpoint!("index.file.sync", IndexError::io(&self.path, "fdatasync"));
         file.sync_data()
             .map_err(IndexError::io(&self.path, "fdatasync"))
     }
@@ -242,6 +246,10 @@ impl<const W: usize> EntryFile<W> {
         // One fdatasync makes both the entries (mapped pages included) and the
         // new length durable.
         with_file(&self.path, true, |file| {
+            crate::failpoint!(
+                "index.file.truncate",
+                IndexError::io(&self.path, "truncate")
+            );
             file.set_len(valid_bytes)
                 .map_err(IndexError::io(&self.path, "truncate"))?;
             self.fdatasync(file)
@@ -393,6 +401,7 @@ fn map_file(
     if len == 0 {
         return Ok(None);
     }
+    crate::failpoint!("index.file.mmap", IndexError::io(path, "mmap"));
     // Callers pass at most `max_bytes`, which `checked_limits` made sure fits.
     let mut options = MmapOptions::new();
     options.len(len as usize);
@@ -441,6 +450,7 @@ fn checked_limits<const W: usize>(
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 fn preallocate(path: &Path, file: &File, len: u64) -> Result<(), IndexError> {
     use std::os::fd::AsRawFd;
+    crate::failpoint!("index.file.fallocate", IndexError::io(path, "fallocate"));
     let len = libc::off_t::try_from(len).map_err(|_| IndexError::Io {
         path: path.to_path_buf(),
         op: "fallocate",
@@ -465,6 +475,7 @@ fn preallocate(path: &Path, file: &File, len: u64) -> Result<(), IndexError> {
 /// Without posix_fallocate, extend the file (sparse).
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 fn preallocate(path: &Path, file: &File, len: u64) -> Result<(), IndexError> {
+    crate::failpoint!("index.file.fallocate", IndexError::io(path, "fallocate"));
     if file.metadata().map_err(IndexError::io(path, "stat"))?.len() < len {
         file.set_len(len)
             .map_err(IndexError::io(path, "fallocate"))?;

@@ -40,6 +40,8 @@ mod check;
 mod entries;
 mod entry_file;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 mod offset_index;
 mod time_index;
 

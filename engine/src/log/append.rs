@@ -50,9 +50,10 @@ impl Log {
     /// index or the relative offset range require it. A `LogAppendTime` topic gets the append
     /// time stamped (and the CRC recomputed).
     pub fn append(&self, batches: &[u8]) -> Result<LogAppendInfo> {
-        self.check_open()?;
         let config = self.config();
         let mut writer = lock(&self.writer);
+        // Under the writer's lock: a roll that failed (and took the log offline) held it.
+        self.check_open()?;
         let mut checked = self.check_batches(batches, &config, &mut writer.decompress)?;
         self.ensure_active(&mut writer)?;
         let now = now_ms();
@@ -86,7 +87,6 @@ impl Log {
     /// check), stamping LogAppendTime into it in place on a `LogAppendTime` topic. Its size is
     /// still checked against the topic's current `max.message.bytes` and `segment.bytes`.
     pub(crate) fn append_produced(&self, batch: &mut [u8]) -> Result<LogAppendInfo> {
-        self.check_open()?;
         let config = self.config();
         let header = batch
             .first_chunk::<HEADER_SIZE>()
@@ -104,6 +104,7 @@ impl Log {
         }
         let span = header.last_offset_delta as u32 + 1;
         let mut writer = lock(&self.writer);
+        self.check_open()?;
         self.ensure_active(&mut writer)?;
         let now = now_ms();
         let (max_timestamp, log_append_time) = match config.message_timestamp_type {
@@ -280,7 +281,12 @@ impl Log {
 
     /// Seals the active segment and starts a new one at the log end offset. The new segment
     /// is created (and preallocated) before the old one is sealed, so a full disk fails the
-    /// roll with the old segment still active and nothing changed.
+    /// roll with the old segment still active and nothing changed (`Segment::create` leaves
+    /// no file behind), and the next append tries again.
+    ///
+    /// A seal that fails, or a directory sync after it, takes the log offline instead
+    /// ([`Log::fail`]): the old segment may be cut to its end already (appending to it
+    /// again would write past the end of the file), and a failed fsync is never retried.
     fn roll(&self, writer: &mut Writer, config: &TopicConfig) -> Result<()> {
         let Some(old) = writer.active.as_mut() else {
             return Ok(());
@@ -289,13 +295,16 @@ impl Log {
         if next == old.base_offset() {
             return Ok(()); // an empty segment never rolls
         }
+        let durable_to = self.recovery_point();
         let new = Segment::create(&self.dir, next, &config.segment_config())?;
         if let Err(e) = old.seal() {
             drop(new);
-            remove_segment_files(&self.dir, next)?;
-            return Err(e.into());
+            // Best effort: the next open would find an empty segment there, and recover it.
+            let _ = remove_segment_files(&self.dir, next);
+            return Err(self.fail(e.into(), durable_to));
         }
-        sync_dir(&self.dir)?;
+        // The new segment's name must be durable before anything is acknowledged in it.
+        sync_dir(&self.dir).map_err(|e| self.fail(e, durable_to))?;
         let closed = ClosedSegment::rolled(Arc::clone(&self.dir), old.reader(), &self.cache);
         {
             let mut view = write(&self.view);
@@ -329,6 +338,10 @@ impl Log {
         if covered(self) {
             return Ok(self.recovery_point());
         }
+        if let Some(failed) = self.failed() {
+            return Err(failed);
+        }
+        let durable_to = self.recovery_point();
         let syncer = {
             let mut writer = lock(&self.writer);
             // The sync covers everything published so far; appends after this point mark
@@ -342,12 +355,11 @@ impl Log {
                 self.syncs.fetch_add(1, Ordering::Relaxed);
                 match syncer.sync() {
                     Ok(synced) => synced.next_offset,
-                    Err(e) => {
-                        // Nothing was acknowledged as durable: flush.ms must retry.
-                        self.unflushed_since_ms
-                            .fetch_min(now_ms(), Ordering::AcqRel);
-                        return Err(e.into());
-                    }
+                    // Never retried: after a failed msync or fdatasync the kernel may have
+                    // dropped the dirty pages and marked them clean, and the next sync would
+                    // succeed without writing them (PostgreSQL's "fsyncgate"). Nothing this
+                    // sync covered is acknowledged; the log goes offline until reopened.
+                    Err(e) => return Err(self.fail(e.into(), durable_to)),
                 }
             }
             // Nothing was appended since opening: all of it was synced by the last close
@@ -360,6 +372,9 @@ impl Log {
 
     /// Flushes when `flush.ms` has passed since the oldest unsynced append.
     pub(crate) fn flush_if_due(&self, now: i64) -> Result<()> {
+        if self.failure.get().is_some() {
+            return Ok(()); // reported when it failed; nothing can be flushed
+        }
         let since = self.unflushed_since_ms.load(Ordering::Acquire);
         if since != i64::MAX && now.saturating_sub(since) >= self.config().flush_ms {
             self.flush()?;
@@ -369,15 +384,24 @@ impl Log {
 
     /// Stops appends and seals the active segment (trimming its files to their real sizes),
     /// so the next open finds nothing to recover. Readers keep reading.
+    ///
+    /// A failed log is not sealed (its seal's fsync could succeed without writing what the
+    /// failed sync lost): its close fails with `LogFailed`, the engine then writes no
+    /// clean-shutdown marker, and the next open recovers the log from its recovery point.
     pub(crate) fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
         let mut writer = lock(&self.writer);
+        if let Some(failed) = self.failed() {
+            return Err(failed);
+        }
         if let Some(active) = writer.active.as_mut() {
-            active.seal()?;
+            let durable_to = self.recovery_point();
+            active.seal().map_err(|e| self.fail(e.into(), durable_to))?;
             let end = active.next_offset();
             self.recovery_point.fetch_max(end, Ordering::AcqRel);
         }
-        Ok(())
+        // A flush that failed meanwhile (outside the writer's lock) wins.
+        self.failed().map_or(Ok(()), Err)
     }
 
     /// Stops appends for good and drops the writer (the topic is being deleted).

@@ -86,11 +86,10 @@ impl Log {
                 .collect(),
             None => Vec::new(),
         };
-        if !gaps {
-            // Without gaps, each closed segment ends where the next begins.
-            for (segment, &(next_base, _)) in closed.iter().zip(segments.iter().skip(1)) {
-                segment.expect_next_base(next_base);
-            }
+        // Each closed segment ends where the next begins (without gaps) or before it (with
+        // compaction's gaps): never past it.
+        for (segment, &(next_base, _)) in closed.iter().zip(segments.iter().skip(1)) {
+            segment.expect_next_base(next_base);
         }
         let log_start = match (ctx.log_start, first_base) {
             (Some(checkpoint), Some(first)) => checkpoint.max(first),
@@ -122,6 +121,7 @@ impl Log {
             unflushed_since_ms: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
+            failure: std::sync::OnceLock::new(),
             first_dirty: AtomicI64::new(ctx.clean_point.unwrap_or(-1)),
             offset_gaps: AtomicBool::new(gaps),
             delete_horizon_ms: AtomicI64::new(i64::MAX),

@@ -15,7 +15,7 @@ pub(crate) mod segments;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use silt_segment::log::{Segment, SegmentReader};
 
@@ -55,9 +55,13 @@ pub struct Log {
     syncs: AtomicU64,
     /// Wall-clock ms of the oldest append not yet synced; `i64::MAX` when all are synced.
     unflushed_since_ms: AtomicI64,
+    /// Set when the log stops taking appends: at close, deletion, or failure.
     closed: AtomicBool,
     /// Set when the topic is deleted: appends then fail with `UnknownTopic`.
     deleted: AtomicBool,
+    /// Set (before `closed`) when a write or sync failed and left the files' durable state
+    /// unknown: appends then fail with `LogFailed` (see [`Log::fail`]).
+    failure: OnceLock<Failure>,
     /// Kafka's first dirty offset: records below it were cleaned (-1 before any cleaning).
     first_dirty: AtomicI64,
     /// Whether segments may hold offset gaps (compacted topic, or cleaned before).
@@ -83,6 +87,12 @@ struct Writer {
     /// Where compressed batches are decompressed to be checked, reused likewise.
     decompress: silt_segment::batch::DecompressBuffer,
     unflushed_messages: i64,
+}
+
+/// Why a log went offline, and how far it was durable then.
+struct Failure {
+    cause: Arc<EngineError>,
+    recovery_point: i64,
 }
 
 /// What readers see: closed segments in offset order, then the active one.
@@ -140,9 +150,19 @@ impl Log {
         Ok(self.active_reader()?.map_or(log_start, |a| a.next_offset()))
     }
 
-    /// Every offset below this one is durable on disk.
+    /// Every offset below this one is durable on disk. Frozen once the log failed (see
+    /// [`Log::failure`]).
     pub fn recovery_point(&self) -> i64 {
-        self.recovery_point.load(Ordering::Acquire)
+        let point = self.recovery_point.load(Ordering::Acquire);
+        match self.failure.get() {
+            Some(failure) => failure.recovery_point.min(point),
+            None => point,
+        }
+    }
+
+    /// Whether the partition's topic was deleted (its directory is gone or going).
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     /// Syncs performed by this log (flushes that found something to sync), for tests of group
@@ -220,6 +240,14 @@ impl Log {
                     // between locating and mapping it: look again (below the new log start,
                     // that is `OffsetOutOfRange`).
                     Err(_) if !self.lists(&segment) => continue,
+                    // The topic was deleted and its files removed while a reader (a
+                    // consumer) held the log: an unmapped segment cannot be opened again.
+                    // Say what happened, as an append would, not `ENOENT`.
+                    Err(_) if self.deleted.load(Ordering::Acquire) => {
+                        return Err(EngineError::UnknownTopic {
+                            topic: self.topic.to_string(),
+                        })
+                    }
                     Err(e) => return Err(e),
                 },
                 Some(Located::Active) => active.clone(),
@@ -293,6 +321,8 @@ impl Log {
         }
     }
 
+    /// `Closed`, `UnknownTopic` or `LogFailed` unless the log takes appends. One atomic load
+    /// while it does: a failed log sets `closed` too.
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             if self.deleted.load(Ordering::Acquire) {
@@ -300,9 +330,54 @@ impl Log {
                     topic: self.topic.to_string(),
                 });
             }
+            if let Some(error) = self.failed() {
+                return Err(error);
+            }
             return Err(EngineError::Closed);
         }
         Ok(())
+    }
+
+    /// Takes the log offline after `cause`, a failed write or sync that leaves what is on
+    /// disk unknown (see [`EngineError::LogFailed`]), and returns the `LogFailed` error to
+    /// report. `durable_to` is the recovery point as the failed operation found it when it
+    /// began. The first cause stays: a later one changes nothing.
+    ///
+    /// From now on appends, rolls, flushes, cleanings and the close's seal fail, and the
+    /// recovery point is frozen at `durable_to` (or lower): a sync that raced the failed one
+    /// (a roll's fsync through a descriptor opened after the error was reported elsewhere)
+    /// may have succeeded without writing anything, so the checkpoints must not claim what
+    /// it covered. The next open recovers the log from the frozen point.
+    pub(crate) fn fail(&self, cause: EngineError, durable_to: i64) -> EngineError {
+        let failure = self.failure.get_or_init(|| Failure {
+            cause: Arc::new(cause),
+            recovery_point: durable_to.min(self.recovery_point.load(Ordering::Acquire)),
+        });
+        self.closed.store(true, Ordering::Release);
+        // Nothing is left to flush: `flush.ms` must not come back to this log.
+        self.unflushed_since_ms.store(i64::MAX, Ordering::Release);
+        self.failed_with(failure)
+    }
+
+    /// The `LogFailed` error if the log went offline (see [`Log::failure`]).
+    pub(crate) fn failed(&self) -> Option<EngineError> {
+        self.failure.get().map(|f| self.failed_with(f))
+    }
+
+    fn failed_with(&self, failure: &Failure) -> EngineError {
+        EngineError::LogFailed {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            recovery_point: failure.recovery_point,
+            cause: Arc::clone(&failure.cause),
+        }
+    }
+
+    /// Why this log is offline, if it is: a sync of its files failed (or a roll or a
+    /// compaction swap failed half way), so it takes no more writes until the engine is
+    /// reopened. Reads go on. See [`EngineError::LogFailed`].
+    pub fn failure(&self) -> Option<Arc<EngineError>> {
+        self.failure.get().map(|f| Arc::clone(&f.cause))
     }
 }
 

@@ -56,6 +56,11 @@ impl Log {
         budget: usize,
     ) -> Result<RetentionReport> {
         let _pass = lock(&self.retention_lock);
+        if self.deleted.load(Ordering::Acquire) {
+            // The topic was deleted after the pass listed this log: its directory is gone or
+            // going (`Log::remove_dir` waits for this lock), nothing is left to retain.
+            return Ok(RetentionReport::default());
+        }
         let config = self.config();
         let victims = self.retention_victims(&config, rules, budget)?;
         if victims.is_empty() {

@@ -22,7 +22,7 @@ use crate::error::{EngineError, Result};
 use crate::sync::lock;
 
 /// No next base offset known (see [`ClosedSegment::expect_next_base`]).
-const NO_NEXT_BASE: i64 = -1;
+pub(crate) const NO_NEXT_BASE: i64 = -1;
 
 /// A segment that no longer takes appends: its base offset, size, and its reader once mapped.
 pub(crate) struct ClosedSegment {
@@ -37,8 +37,9 @@ pub(crate) struct ClosedSegment {
     /// Set on a segment that compaction replaced too, so a reader that still holds it maps
     /// the cleaned file under the same name correctly.
     offset_gaps: AtomicBool,
-    /// Base offset of the next segment when the log has no offset gaps: the batches of this
-    /// one must end exactly there ([`NO_NEXT_BASE`] when not known).
+    /// Base offset of the next segment: the batches of this one must end exactly there, or
+    /// at or before it when the segment may hold offset gaps ([`NO_NEXT_BASE`] when not
+    /// known).
     next_base: AtomicI64,
     /// Where the log was found damaged and why: every later read fails the same way,
     /// without scanning the file again.
@@ -108,10 +109,16 @@ impl ClosedSegment {
         self.offset_gaps.store(true, Ordering::Release);
     }
 
-    /// Records where the next segment starts, in a log without offset gaps: a segment found
-    /// ending anywhere else lost batches, and is refused as corrupt.
+    /// Records where the next segment starts: a segment found ending past it (its last
+    /// batch's base offset damaged: it lies outside the CRC) or, in a log without offset
+    /// gaps, short of it (batches lost) is refused as corrupt.
     pub(crate) fn expect_next_base(&self, next_base: i64) {
         self.next_base.store(next_base, Ordering::Release);
+    }
+
+    /// What [`ClosedSegment::expect_next_base`] recorded (`NO_NEXT_BASE` if nothing).
+    pub(crate) fn next_base(&self) -> i64 {
+        self.next_base.load(Ordering::Acquire)
     }
 
     /// Whether the segment is mapped right now.
@@ -175,16 +182,27 @@ impl ClosedSegment {
         Ok(reader)
     }
 
-    /// In a log without offset gaps, the batches must end where the next segment starts.
+    /// The batches must end where the next segment starts, or, in a log with offset gaps,
+    /// at or before it. A last batch ending past it would serve records under offsets the
+    /// next segment holds (its base offset lies outside the CRC).
     fn check_end(&self, end: u64, next_offset: i64, options: OpenOptions) -> Result<()> {
         let next_base = self.next_base.load(Ordering::Acquire);
-        if options.offset_gaps || next_base == NO_NEXT_BASE || next_offset == next_base {
+        if next_base == NO_NEXT_BASE || next_offset == next_base {
             return Ok(());
         }
-        let reason = format!(
-            "its batches end at offset {next_offset}, but the next segment starts at \
-             {next_base}: batches are missing"
-        );
+        let reason = if next_offset > next_base {
+            format!(
+                "its batches end at offset {next_offset}, past the next segment's base \
+                 offset {next_base}"
+            )
+        } else if options.offset_gaps {
+            return Ok(());
+        } else {
+            format!(
+                "its batches end at offset {next_offset}, but the next segment starts at \
+                 {next_base}: batches are missing"
+            )
+        };
         Err(self.refuse(end, reason))
     }
 

@@ -30,6 +30,7 @@ pub(crate) fn open_rw(path: &Path, create_new: bool) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true);
     if create_new {
+        silt_index::failpoint!("segment.log.create", io_err("open", path));
         options.create(true).truncate(true);
     }
     options.open(path).map_err(io_err("open", path))
@@ -58,6 +59,7 @@ pub(crate) fn with_file<T>(
 /// fdatasync: every dirty page of the file (mapped ones included) and the metadata needed
 /// to read them back, such as its length.
 pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+    silt_index::failpoint!("segment.log.sync", io_err("fdatasync", path));
     file.sync_data().map_err(io_err("fdatasync", path))
 }
 
@@ -68,6 +70,7 @@ pub(crate) fn preallocate(file: &File, path: &Path, len: u64) -> Result<()> {
         len,
     };
     let len_off = libc::off_t::try_from(len).map_err(|_| too_large())?;
+    silt_index::failpoint!("segment.log.fallocate", io_err("fallocate", path));
     // SAFETY: posix_fallocate only reads the descriptor and integers; the fd is open for
     // writing for the duration of the call because `file` is borrowed.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
@@ -88,6 +91,7 @@ pub(crate) fn map(file: &File, path: &Path, len: u64, writable: bool) -> Result<
         path: path.to_path_buf(),
         len,
     })?;
+    silt_index::failpoint!("segment.log.mmap", io_err("mmap", path));
     let options = {
         let mut o = MmapOptions::new();
         o.len(len);
@@ -108,6 +112,7 @@ pub(crate) fn sync_range(map: &MmapRaw, path: &Path, start: usize, end: usize) -
     if end <= start {
         return Ok(());
     }
+    silt_index::failpoint!("segment.log.sync", io_err("msync", path));
     map.flush_range(start, end - start)
         .map_err(io_err("msync", path))
 }
@@ -145,8 +150,15 @@ pub(crate) fn populate_write(map: &MmapRaw, start: usize, end: usize) {
     }
 }
 
+/// fsync: the file's data and all its metadata (a seal's new length included).
+pub(crate) fn sync_all(file: &File, path: &Path) -> Result<()> {
+    silt_index::failpoint!("segment.log.sync", io_err("fsync", path));
+    file.sync_all().map_err(io_err("fsync", path))
+}
+
 /// Sets the file length (trimming on seal, cutting a torn tail in recovery).
 pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
+    silt_index::failpoint!("segment.log.truncate", io_err("truncate", path));
     file.set_len(len).map_err(io_err("truncate", path))
 }
 

@@ -91,7 +91,8 @@ impl std::fmt::Debug for Segment {
 impl Segment {
     /// Creates a new, empty active segment in `dir` (replacing files of the same name),
     /// preallocated to `segment.bytes` with both indexes preallocated to
-    /// `segment.index.bytes`. A full disk fails here, not later. No file stays open.
+    /// `segment.index.bytes`. A full disk fails here, not later, and a failed creation leaves
+    /// none of the three files behind. No file stays open.
     pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
         Segment::create_at(SegmentPaths::new(dir, base_offset), base_offset, config)
     }
@@ -117,6 +118,32 @@ impl Segment {
         if base_offset < 0 {
             return Err(SegmentError::InvalidBaseOffset(base_offset));
         }
+        let (log, indexes) = match Segment::create_files(&paths, base_offset, config) {
+            Ok(files) => files,
+            Err(e) => {
+                // Best effort: a `.log` of preallocated zeros left without its indexes (the
+                // disk filled up between the files) would otherwise be listed as a segment by
+                // the next open. What cannot be removed is what a crash in the middle of a
+                // creation leaves, which opening handles.
+                for path in [&paths.log, &paths.index, &paths.time_index] {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        };
+        let state = Recovered::empty(base_offset);
+        let segment = Segment::assemble(paths, log, indexes, *config, state, false);
+        // The file grew to its preallocated size: the first sync makes that durable.
+        segment.shared.note_len_change();
+        Ok(segment)
+    }
+
+    /// Creates, preallocates and maps the three files of a new segment.
+    fn create_files(
+        paths: &SegmentPaths,
+        base_offset: i64,
+        config: &SegmentConfig,
+    ) -> Result<(LogMap, (OffsetIndex, TimeIndex))> {
         let capacity = u64::from(config.segment_bytes);
         let file = file::open_rw(&paths.log, true)?;
         file::preallocate(&file, &paths.log, capacity)?;
@@ -130,12 +157,7 @@ impl Segment {
         let index_bytes = u64::from(config.segment_index_bytes);
         let offset_index = OffsetIndex::create(&paths.index, base_offset, index_bytes)?;
         let time_index = TimeIndex::create(&paths.time_index, base_offset, index_bytes)?;
-        let indexes = (offset_index, time_index);
-        let state = Recovered::empty(base_offset);
-        let segment = Segment::assemble(paths, log, indexes, *config, state, false);
-        // The file grew to its preallocated size: the first sync makes that durable.
-        segment.shared.note_len_change();
-        Ok(segment)
+        Ok((log, (offset_index, time_index)))
     }
 
     /// The writer of a segment whose log is mapped by `log`, with the first `state.end`
@@ -547,16 +569,30 @@ impl Segment {
     /// file and both indexes to their real sizes, making each durable (one fsync of the
     /// trimmed file writes its dirty pages too), so the files are byte-for-byte what Kafka
     /// would have. Readers keep reading (their map stays valid below the end).
+    ///
+    /// A seal that fails may have cut the file already: the segment then takes no more
+    /// appends (they fail with `SegmentFull`, since a store past the end of the file would
+    /// raise SIGBUS), and whether its bytes are durable is unknown. Calling `seal` again
+    /// must not be taken to prove them durable (a failed fsync may have dropped the dirty
+    /// pages, and the next one then succeeds with nothing to write): reopen the segment,
+    /// which recovers it, as silt's engine does.
     pub fn seal(&mut self) -> Result<()> {
         if self.sealed {
             return Ok(());
         }
         self.append_final_time_entry()?;
-        let path = &self.paths.log;
-        file::with_file(path, true, |file| {
-            file::set_len(file, path, u64::from(self.end))?;
-            file.sync_all().map_err(file::io_err("fsync", path))
-        })?;
+        let (path, end) = (&self.paths.log, self.end);
+        let mut cut = false;
+        let synced = file::with_file(path, true, |file| {
+            file::set_len(file, path, u64::from(end))?;
+            cut = true;
+            file::sync_all(file, path)
+        });
+        if cut {
+            // Whatever happens next, nothing may be written past `end` through the map.
+            self.capacity = end;
+        }
+        synced?;
         self.shared.note_file_synced();
         self.offset_index.seal()?;
         self.time_index.seal()?;

@@ -142,19 +142,24 @@ impl CleanerShared {
             .copied()
     }
 
-    /// Persists a partition's first dirty offset (`None` forgets the partition).
+    /// Persists a partition's first dirty offset (`None` forgets the partition). The map
+    /// changes only once the file was written: after a failed write the next call writes
+    /// again, even with the same offset.
     fn record(&self, topic: &str, partition: u32, offset: Option<i64>) -> Result<()> {
         let mut points = lock(&self.points);
         let key = (topic.to_string(), partition);
-        let changed = match offset {
-            Some(offset) => points.insert(key, offset) != Some(offset),
-            None => points.remove(&key).is_some(),
-        };
-        if !changed {
+        if points.get(&key).copied() == offset {
             return Ok(());
         }
+        let mut next = points.clone();
+        match offset {
+            Some(offset) => next.insert(key, offset),
+            None => next.remove(&key),
+        };
         self.checkpoint
-            .write(points.iter().map(|((t, p), o)| (t.as_str(), *p, *o)))
+            .write(next.iter().map(|((t, p), o)| (t.as_str(), *p, *o)))?;
+        *points = next;
+        Ok(())
     }
 }
 
@@ -199,7 +204,14 @@ impl Log {
                 to_clean.clean_bytes += segment.size_bytes();
                 continue;
             }
-            let reader = segment.reader(&config.segment_config(), &self.cache)?;
+            let reader = match segment.reader(&config.segment_config(), &self.cache) {
+                Ok(reader) => reader,
+                // The topic was deleted meanwhile and this unmapped segment's files are gone
+                // (the background cleaner surveys every log without the cleaner's lock):
+                // nothing to clean, rather than an I/O error that ends the survey.
+                Err(_) if self.deleted.load(Ordering::Acquire) => return Ok(None),
+                Err(e) => return Err(e),
+            };
             let newest = reader.max_timestamp().map_or(-1, |m| m.timestamp);
             if config.min_compaction_lag_ms > 0
                 && now_ms.saturating_sub(newest) < config.min_compaction_lag_ms
@@ -243,6 +255,9 @@ impl Log {
         self.check_open()?;
         let shared = Arc::clone(&self.cleaner);
         let mut cleaner = lock(&shared.cleaner);
+        // Again under the cleaner's lock: a topic deleted while this cleaning waited for it
+        // has its directory removed (see `Log::remove_dir`), and is not cleaned.
+        self.check_open()?;
         let Some(to_clean) = self.cleanable(now_ms)?.filter(|c| c.eligible) else {
             return Ok(None);
         };
@@ -251,6 +266,17 @@ impl Log {
         self.first_dirty.store(stats.end_offset, Ordering::Release);
         shared.record(&self.topic, self.partition, Some(stats.end_offset))?;
         Ok(Some(stats))
+    }
+
+    /// Removes the partition's directory, for a deletion of its topic (the log is marked
+    /// deleted first). Waits for a cleaning or a retention pass at work in the directory, and
+    /// leaves none to start after: both check the mark under the same locks. Without this a
+    /// cleaning racing the deletion failed with an I/O error writing its `.cleaned` files,
+    /// and could make the removal fail by creating one in the middle of it.
+    pub(crate) fn remove_dir(&self) -> Result<()> {
+        let _cleaning = lock(&self.cleaner.cleaner);
+        let _pass = lock(&self.retention_lock);
+        crate::fsutil::remove_dir_all_durable(&self.dir)
     }
 
     /// Test hook: makes every later cleaning of this engine stop (with

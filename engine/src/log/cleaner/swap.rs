@@ -38,7 +38,7 @@ use silt_segment::log::{
 
 use crate::error::{io_err, EngineError, Result};
 use crate::fsutil::sync_dir;
-use crate::log::segments::ClosedSegment;
+use crate::log::segments::{ClosedSegment, NO_NEXT_BASE};
 use crate::log::Log;
 use crate::sync::{lock, read, write};
 
@@ -89,6 +89,12 @@ impl CleanerStep {
 /// The directory is not synced after the final renames: the swap was decided (step 2's
 /// sync), so a crash that loses them leaves the `.swap` files, which opening installs; the
 /// next swap's step 2, or the end of the cleaning, syncs them.
+///
+/// A file operation that fails before the swap is decided undoes step 2 (the old segments
+/// were never touched) and fails the cleaning, which a later one retries. One that fails
+/// after it leaves the directory part way between the old segments and the new one, which
+/// the log's list no longer describes: the log goes offline ([`Log::fail`]), and the next
+/// open finishes the swap as it does after a crash.
 pub(crate) fn replace(
     log: &Log,
     old: &[Arc<ClosedSegment>],
@@ -102,7 +108,12 @@ pub(crate) fn replace(
     let (dir, base) = (log.dir(), first.base_offset());
     let check = |step: CleanerStep| check_stop(log, base, stop, step);
     check(CleanerStep::Cleaned)?;
-    decide(dir, base)?;
+    if let Err(e) = decide(dir, base) {
+        // Best effort: what is left is removed by the next cleaning of this base or open.
+        let _ = remove_swap(dir, base);
+        let _ = remove_cleaned(dir, base);
+        return Err(e);
+    }
     check(CleanerStep::Swapped)?;
     {
         let _writer = lock(&log.writer);
@@ -111,27 +122,32 @@ pub(crate) fn replace(
             remove_swap(dir, base)?;
             return Ok(());
         };
+        // The cleaned file ends where the last segment it replaces ended, at most.
+        let next_base = old.last().map_or(NO_NEXT_BASE, |s| s.next_base());
         for segment in old {
             // A reader that still holds an old segment and maps it now finds the new file.
             segment.allow_offset_gaps();
         }
+        first.expect_next_base(next_base);
         for segment in old.iter().skip(1) {
             // A reader that took a merged segment from the old list maps it by name, and its
             // name is about to go: map it now, while its files are there (best effort: the
             // segment cache may still unmap it).
             let _ = segment.reader(config, &log.cache);
         }
-        retire_old(dir, base)?;
+        let offline = |e: EngineError| log.fail(e, log.recovery_point());
+        retire_old(dir, base).map_err(offline)?;
         // The merged segments go while `<base>.log.swap` still marks the swap as decided: a
         // crash from here on is finished by recovery, which deletes every segment the swap
         // covers before installing it. Installing first would leave, after a crash, the
         // cleaned segment beside old segments it covers, with nothing marking it unfinished.
         for segment in old.iter().skip(1) {
-            retire_merged(dir, segment.base_offset())?;
+            retire_merged(dir, segment.base_offset()).map_err(offline)?;
         }
         check(CleanerStep::OldRenamed)?;
-        install(dir, base)?;
+        install(dir, base).map_err(offline)?;
         let new = ClosedSegment::unmapped(Arc::clone(&log.dir), base, new_size, true);
+        new.expect_next_base(next_base);
         write(&log.view)
             .closed
             .splice(position..position + old.len(), [new]);
@@ -195,6 +211,10 @@ pub(crate) fn remove_cleaned(dir: &Path, base: i64) -> Result<()> {
 
 /// Step 2: `.cleaned` → `.swap`, then a directory sync. After it the swap is decided.
 fn decide(dir: &Path, base: i64) -> Result<()> {
+    silt_index::failpoint!(
+        "engine.cleaner.swap",
+        io_err("rename", suffixed(dir, base, LOG_SUFFIX, CLEANED_SUFFIX))
+    );
     for kind in KINDS {
         let from = suffixed(dir, base, kind, CLEANED_SUFFIX);
         rename(&from, &suffixed(dir, base, kind, SWAP_SUFFIX))?;
@@ -249,6 +269,10 @@ fn retire_merged(dir: &Path, base: i64) -> Result<()> {
 /// (indexes first, the `.log` last). Also how recovery completes a decided swap. The caller
 /// syncs the directory.
 fn install(dir: &Path, base: i64) -> Result<()> {
+    silt_index::failpoint!(
+        "engine.cleaner.install",
+        io_err("rename", suffixed(dir, base, LOG_SUFFIX, SWAP_SUFFIX))
+    );
     for kind in KINDS {
         let from = suffixed(dir, base, kind, SWAP_SUFFIX);
         if from.exists() {
