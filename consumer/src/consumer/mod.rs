@@ -191,6 +191,9 @@ pub struct Consumer {
     wait: PollWait,
     in_listener: bool,
     closed: bool,
+    /// The engine's topics version when the assigned logs were last checked against the
+    /// engine's (see `Consumer::follow_recreated_topics`).
+    topics_version: u64,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -290,6 +293,7 @@ impl Consumer {
             wait: PollWait::default(),
             in_listener: false,
             closed: false,
+            topics_version: engine.topics_version(),
         })
     }
 
@@ -424,6 +428,7 @@ impl Consumer {
             if let Some(m) = &self.membership {
                 m.polled();
             }
+            self.follow_recreated_topics();
             self.maintain_group()?;
             self.maybe_auto_commit();
             self.fill()?;
@@ -452,6 +457,31 @@ impl Consumer {
             // Whatever woke it (appends, a rebalance, the time), look again from scratch:
             // the assignment may have changed, so registrations are made anew.
             self.wait.unwatch();
+        }
+    }
+
+    /// A topic deleted and created again under the same name (with as many partitions, so
+    /// no rebalance notices) is a new topic: an assigned partition whose log the engine no
+    /// longer holds is read from the new log, its position resolved afresh (committed offset
+    /// or `auto.offset.reset`) as for a partition just assigned. Without this the consumer
+    /// would read the deleted log forever and never see the new topic's records. Costs one
+    /// atomic load while no topic changes.
+    fn follow_recreated_topics(&mut self) {
+        let version = self.engine.topics_version();
+        if version == self.topics_version {
+            return;
+        }
+        self.topics_version = version;
+        for (tp, assigned) in self.assignment.iter_mut() {
+            match self.engine.log(&tp.topic, tp.partition) {
+                Ok(log) if !Arc::ptr_eq(&log, &assigned.log) => {
+                    let paused = assigned.paused;
+                    *assigned = Assigned::new(log);
+                    assigned.paused = paused;
+                }
+                // The same log, or none (deleted: a subscription's rebalance drops it).
+                _ => {}
+            }
         }
     }
 
