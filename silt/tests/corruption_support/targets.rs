@@ -165,6 +165,16 @@ pub fn damage(segment: &SegmentInfo, first_change: u64) -> Damage {
 /// partitionLeaderEpoch (which nothing checks).
 pub fn first_checked_change(target: &Target, model: &Model, before: &[u8], after: &[u8]) -> u64 {
     let first = super::mutate::first_change(before, after).unwrap_or(0);
+    if target.kind == Kind::TimeIndex {
+        // A time index entry whose offset moved within its batch leads lookups where it did:
+        // the first change a check can see is the first other one.
+        let unseen =
+            |d: u64| d % 12 >= 8 && entry_moved_within_batch(target, model, before, after, d / 12);
+        return changed(before, after)
+            .into_iter()
+            .find(|&d| !unseen(d))
+            .unwrap_or(first);
+    }
     let Some((p, s)) = target
         .segment_of(model)
         .filter(|_| target.kind == Kind::Log)
@@ -293,6 +303,18 @@ fn index_exemption(
     if whole_entries_dropped {
         return Exemption::because("whole offset index entries dropped (a sparser index is valid)");
     }
+    let time_entries_dropped = target.kind == Kind::TimeIndex
+        && !clean
+        && target.last
+        && after.len() < before.len()
+        && (after.len() as u64).is_multiple_of(entry)
+        && before.starts_with(after);
+    if time_entries_dropped {
+        // Only a sealed segment's time index must end with the segment's largest timestamp.
+        return Exemption::because(
+            "whole time index entries dropped from an unclosed segment (recovered at open)",
+        );
+    }
     if target.kind == Kind::TimeIndex && moved_within_batch(target, model, before, after) {
         return Exemption::because(
             "a time index entry's offset moved within its batch (lookups unchanged)",
@@ -304,13 +326,32 @@ fn index_exemption(
 /// Whether only the offsets of time index entries changed, each to another offset of the
 /// same batch: the entry still leads a lookup to the batch it named.
 fn moved_within_batch(target: &Target, model: &Model, before: &[u8], after: &[u8]) -> bool {
-    let (p, s) = target.segment_of(model).unwrap();
-    let segment = &p.segments[s];
     let diff = changed(before, after);
-    let offset_at = |bytes: &[u8], entry: usize| {
-        let at = entry * 12 + 8;
-        let rel = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-        segment.base + i64::from(rel)
+    before.len() == after.len()
+        && !diff.is_empty()
+        && diff.iter().all(|&d| d % 12 >= 8)
+        && diff
+            .iter()
+            .all(|&d| entry_moved_within_batch(target, model, before, after, d / 12))
+}
+
+/// Whether time index entry `entry` names, in `after`, an offset of the batch it named in
+/// `before` (both files holding the entry whole).
+fn entry_moved_within_batch(
+    target: &Target,
+    model: &Model,
+    before: &[u8],
+    after: &[u8],
+    entry: u64,
+) -> bool {
+    let Some((p, s)) = target.segment_of(model) else {
+        return false;
+    };
+    let segment = &p.segments[s];
+    let at = entry as usize * 12 + 8;
+    let offset_at = |bytes: &[u8]| {
+        let rel = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        Some(segment.base + i64::from(rel))
     };
     let batch_of = |o: i64| {
         segment
@@ -318,14 +359,10 @@ fn moved_within_batch(target: &Target, model: &Model, before: &[u8], after: &[u8
             .iter()
             .position(|b| b.base_offset <= o && o <= b.last_offset)
     };
-    before.len() == after.len()
-        && !diff.is_empty()
-        && diff.iter().all(|&d| d % 12 >= 8)
-        && diff.iter().all(|&d| {
-            let entry = (d / 12) as usize;
-            let old = batch_of(offset_at(before, entry));
-            old.is_some() && old == batch_of(offset_at(after, entry))
-        })
+    match (offset_at(before), offset_at(after)) {
+        (Some(old), Some(new)) => batch_of(old).is_some() && batch_of(old) == batch_of(new),
+        _ => false,
+    }
 }
 
 fn log_exemption(
