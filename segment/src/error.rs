@@ -222,6 +222,15 @@ pub enum HeaderFault {
         /// Found base offset.
         found: i64,
     },
+    /// The batch claims offsets at or past the segment's end (its next offset): its base
+    /// offset, outside the CRC, was raised by damage.
+    #[error("batch ends at offset {last_offset}, past the segment's end (next offset {next_offset})")]
+    PastSegmentEnd {
+        /// The segment's next offset.
+        next_offset: i64,
+        /// The batch's last offset.
+        last_offset: i64,
+    },
     /// Records iterated disagree with the records count.
     #[error("records section holds {found} records, header says {count}")]
     RecordsMissing {

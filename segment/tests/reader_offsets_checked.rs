@@ -102,13 +102,38 @@ fn a_damaged_base_offset_is_an_error_not_other_offsets() {
 fn with_offset_gaps_a_raised_base_offset_is_seen_by_the_batch_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let positions = sealed(dir.path());
-    move_base(dir.path(), positions[3], 1000);
+    move_base(dir.path(), positions[3], 2);
     let reader = trusted(dir.path(), true);
-    // Batch 3 claims offsets 1009..=1011, batch 4 then goes back to 12.
+    // Batch 3 claims offsets 11..=13, batch 4 then goes back to 12.
     assert_offset_gap(reader.read(9, 1 << 20), positions[4]);
     assert_offset_gap(reader.read(10, 1), positions[4]);
     // A read of the batches before it ends before batch 3: either of 3 and 4 may be damaged.
     let slice = reader.read(0, 1 << 20).unwrap().unwrap();
     assert_eq!(slice.next_offset, 9);
     assert_eq!(common::records_of(slice.bytes).len(), 9);
+}
+
+#[test]
+fn with_offset_gaps_a_base_offset_raised_past_the_end_is_seen_by_the_batch_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let positions = sealed(dir.path());
+    move_base(dir.path(), positions[3], 1000);
+    let reader = trusted(dir.path(), true);
+    // Batch 3 claims offsets 1009..=1011, past the segment's end: wherever the batches
+    // after it stand, it cannot be read (found by the corruption campaign, where the batch
+    // after it was damaged too and nothing else told).
+    for offset in [9, 10] {
+        match reader.read(offset, 1 << 20) {
+            Err(SegmentError::InvalidHeader {
+                position,
+                fault: HeaderFault::PastSegmentEnd { last_offset, .. },
+            }) => {
+                assert_eq!(position, positions[3] as u64);
+                assert_eq!(last_offset, 1011);
+            }
+            other => panic!("read at {offset}: {other:?}"),
+        }
+    }
+    let slice = reader.read(0, 1 << 20).unwrap().unwrap();
+    assert_eq!(slice.next_offset, 9);
 }

@@ -165,6 +165,7 @@ impl SegmentReader {
         while let Some(batch) = batches.next() {
             let batch = batch?;
             self.check_follows(&batch, expected)?;
+            check_below(&batch, next)?;
             if batch.last_offset() >= offset {
                 // With gaps, a base offset raised by damage still follows the batch before
                 // it; only the batch after it can tell, by going backwards.
@@ -179,6 +180,7 @@ impl SegmentReader {
     }
 
     /// Whether `batch` may follow a batch ending before `expected` (`None`: anything may).
+    /// (Below the segment's end too: see [`check_below`].)
     fn check_follows(&self, batch: &Batch<'_>, expected: Option<i64>) -> Result<()> {
         let Some(expected) = expected else {
             return Ok(());
@@ -209,7 +211,7 @@ impl SegmentReader {
         let Some((position, first)) = self.locate(offset)? else {
             return Ok(None);
         };
-        let (_, end) = self.published();
+        let (next, end) = self.published();
         let bytes = self.bytes_to(end as usize);
         let rest = bytes.get(position as usize..).unwrap_or_default();
         let mut len = first.size();
@@ -224,6 +226,9 @@ impl SegmentReader {
             u64::from(position) + len as u64,
         ) {
             let Ok(batch) = batch else { break };
+            if check_below(&batch, next).is_err() {
+                break; // this batch is the damaged one
+            }
             if self.check_follows(&batch, Some(next_offset)).is_err() {
                 if gaps {
                     (len, next_offset) = before_last;
@@ -288,4 +293,21 @@ impl SegmentReader {
     pub fn time_index_lookup(&self, timestamp: i64) -> TimestampOffset {
         self.shared.time_index.lookup(timestamp)
     }
+}
+
+/// A batch below the end the reader loaded must end below its next offset `next`: with
+/// compaction's gaps a base offset raised by damage still follows the batch before it, and
+/// in the last batch nothing after it can tell (the segment's end, found when it was opened
+/// or appended to, can).
+fn check_below(batch: &Batch<'_>, next: i64) -> Result<()> {
+    if batch.last_offset() < next {
+        return Ok(());
+    }
+    Err(SegmentError::InvalidHeader {
+        position: batch.position(),
+        fault: HeaderFault::PastSegmentEnd {
+            next_offset: next,
+            last_offset: batch.last_offset(),
+        },
+    })
 }
