@@ -14,7 +14,9 @@
 //!   ending at the same position, with the same next offset;
 //! - a log the report finds nothing wrong with is kept whole by recovery (same length, same
 //!   next offset), and a log recovery keeps whole, with no torn tail, has no problem in the
-//!   report but in its indexes.
+//!   report but in its indexes and in records: recovery checks batches (framing, CRC-32C,
+//!   offsets) as Kafka's does, not the records inside a batch whose CRC holds, which only a
+//!   writer's bug could produce and which reads and `silt verify` report.
 #![no_main]
 
 use std::path::Path;
@@ -22,8 +24,8 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use silt_segment::batch::Batches;
 use silt_segment::log::{
-    segment_file, verify_segment, OpenMode, OpenOptions, Segment, SegmentConfig, SegmentFileKind,
-    VerifyOptions, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    segment_file, verify_segment, Fault, OpenMode, OpenOptions, Segment, SegmentConfig,
+    SegmentFileKind, VerifyOptions, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use silt_segment::SegmentError;
 
@@ -134,6 +136,7 @@ fuzz_target!(|data: &[u8]| {
             .problems
             .iter()
             .filter(|p| p.kind == SegmentFileKind::Log)
+            .filter(|p| !matches!(p.fault, Fault::Batch(SegmentError::InvalidRecord { .. })))
             .map(ToString::to_string)
             .collect();
         assert!(

@@ -330,7 +330,14 @@ fn walk_tail(
         let ok = match next {
             Some(n) if offset_gaps => batch.base_offset() >= n,
             Some(n) => batch.base_offset() == n,
-            None => expect_last.map_or(batch.base_offset() >= base, |l| batch.last_offset() == l),
+            None => expect_last.map_or(
+                if offset_gaps {
+                    batch.base_offset() >= base
+                } else {
+                    batch.base_offset() == base
+                },
+                |l| batch.last_offset() == l,
+            ),
         };
         if !ok || batch.last_offset() - base > i64::from(i32::MAX) {
             return Err(batch.position());

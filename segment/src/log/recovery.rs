@@ -291,7 +291,10 @@ pub(crate) fn scan_valid(
             let ok = match expected {
                 Some(e) if offset_gaps => base >= e,
                 Some(e) => base == e,
-                None => base >= base_offset,
+                // The first batch starts at the segment's base offset, as the reader
+                // requires (past it only where compaction leaves gaps).
+                None if offset_gaps => base >= base_offset,
+                None => base == base_offset,
             };
             if !ok || batch.last_offset() - base_offset > i64::from(i32::MAX) {
                 let fault = HeaderFault::OffsetGap {

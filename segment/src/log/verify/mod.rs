@@ -211,13 +211,17 @@ impl Walk {
         report.batches += 1;
         let base = batch.base_offset();
         match report.next_offset {
-            None if base < self.base_offset => faults.push((
-                position,
-                Fault::BelowSegmentBase {
-                    segment_base: self.base_offset,
-                    found: base,
-                },
-            )),
+            None if base < self.base_offset
+                || (base != self.base_offset && !self.options.offset_gaps) =>
+            {
+                faults.push((
+                    position,
+                    Fault::NotAtSegmentBase {
+                        segment_base: self.base_offset,
+                        found: base,
+                    },
+                ))
+            }
             Some(expected)
                 if base < expected || (base != expected && !self.options.offset_gaps) =>
             {

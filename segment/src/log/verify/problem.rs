@@ -75,9 +75,12 @@ pub enum Fault {
         /// Whether gaps were accepted (then only a step back is reported).
         gaps_allowed: bool,
     },
-    /// The first batch's base offset is below the segment's base offset (its file name).
-    #[error("batch base offset {found} is below the segment's base offset {segment_base}")]
-    BelowSegmentBase {
+    /// The first batch's base offset is not the segment's base offset (its file name): below
+    /// it, or past it in a segment without offset gaps.
+    #[error(
+        "the first batch's base offset {found} is not the segment's base offset {segment_base}"
+    )]
+    NotAtSegmentBase {
         /// The segment's base offset.
         segment_base: i64,
         /// The batch's base offset.
