@@ -312,6 +312,16 @@ fn walk_tail(
     let file_len = bytes.len() as u32;
     // The first batch's max timestamp decides segment.ms rolling.
     let first = Batch::parse(bytes, 0).map_err(|_| 0u64)?;
+    // The first batch starts at the segment's base offset (past it only with compaction's
+    // gaps), as the reader requires of a scan from the start, wherever the walk begins.
+    let first_at_base = if offset_gaps {
+        first.base_offset() >= base
+    } else {
+        first.base_offset() == base
+    };
+    if !first_at_base {
+        return Err(0);
+    }
     state.tracking.rolling_timestamp = Some(first.max_timestamp());
     let (from, expect_last) = match offset_index.last_entry() {
         Some(e) => (e.position, Some(e.offset)),
@@ -330,14 +340,8 @@ fn walk_tail(
         let ok = match next {
             Some(n) if offset_gaps => batch.base_offset() >= n,
             Some(n) => batch.base_offset() == n,
-            None => expect_last.map_or(
-                if offset_gaps {
-                    batch.base_offset() >= base
-                } else {
-                    batch.base_offset() == base
-                },
-                |l| batch.last_offset() == l,
-            ),
+            // From the start, `first` was checked above.
+            None => expect_last.is_none_or(|l| batch.last_offset() == l),
         };
         if !ok || batch.last_offset() - base > i64::from(i32::MAX) {
             return Err(batch.position());
