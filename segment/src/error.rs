@@ -224,7 +224,9 @@ pub enum HeaderFault {
     },
     /// The batch claims offsets at or past the segment's end (its next offset): its base
     /// offset, outside the CRC, was raised by damage.
-    #[error("batch ends at offset {last_offset}, past the segment's end (next offset {next_offset})")]
+    #[error(
+        "batch ends at offset {last_offset}, past the segment's end (next offset {next_offset})"
+    )]
     PastSegmentEnd {
         /// The segment's next offset.
         next_offset: i64,
