@@ -80,6 +80,54 @@ impl Clock {
     }
 }
 
+/// A clock for short intervals, copied out of a [`Clock`] so that it can be read outside
+/// the shard's lock: the timestamp counter once the shard's clock has calibrated it, else
+/// the monotonic clock in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticks {
+    /// Ticks in a microsecond.
+    per_us: u64,
+    counter: bool,
+}
+
+impl Ticks {
+    /// The monotonic clock, in nanoseconds.
+    pub(crate) const NANOS: Ticks = Ticks {
+        per_us: 1000,
+        counter: false,
+    };
+
+    /// Now, in ticks.
+    #[inline]
+    pub(crate) fn now(self) -> u64 {
+        if self.counter {
+            return counter();
+        }
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+
+    /// `us` microseconds, in ticks.
+    #[inline]
+    pub(crate) fn of_us(self, us: u64) -> u64 {
+        us.saturating_mul(self.per_us)
+    }
+}
+
+impl Clock {
+    /// The interval clock (see [`Ticks`]).
+    #[inline]
+    pub(crate) fn ticks(&self) -> Ticks {
+        match self.half_ms_ticks {
+            0 => Ticks::NANOS,
+            half_ms => Ticks {
+                per_us: (half_ms / 500).max(1),
+                counter: true,
+            },
+        }
+    }
+}
+
 /// Whether the timestamp counter may stand in for the clock (see the module docs).
 fn counter_usable() -> bool {
     static USABLE: OnceLock<bool> = OnceLock::new();

@@ -4,7 +4,12 @@
 //! and reused, so steady producing allocates nothing; other sizes (a record larger than a
 //! batch) are allocated and freed. A request that does not fit waits, up to `max.block.ms`,
 //! for buffers to come back.
+//!
+//! A shard may keep one `batch.size` buffer back (a spare) for its next batch, while no
+//! sender waits here: see [`BufferPool::has_waiters`] and the `reclaim` of
+//! [`BufferPool::allocate`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +21,8 @@ pub(crate) struct BufferPool {
     poolable: usize,
     state: Mutex<PoolState>,
     returned: Condvar,
+    /// `PoolState::waiters`, readable without the lock.
+    waiters: AtomicUsize,
 }
 
 struct PoolState {
@@ -38,7 +45,20 @@ impl BufferPool {
                 waiters: 0,
             }),
             returned: Condvar::new(),
+            waiters: AtomicUsize::new(0),
         }
+    }
+
+    /// The size of the buffers the pool keeps (`batch.size`).
+    pub(crate) fn poolable(&self) -> usize {
+        self.poolable
+    }
+
+    /// Whether a sender waits for memory: a shard then returns a spare buffer rather than
+    /// keeping it. Registration happens before the waiter reclaims spares (under each
+    /// shard's lock), so a shard either sees the waiter or has its spare reclaimed.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Relaxed) > 0
     }
 
     /// `buffer.memory`.
@@ -56,11 +76,22 @@ impl BufferPool {
     }
 
     /// A buffer of capacity at least `size`, waiting up to `max_block` for memory to be
-    /// returned; [`EngineError::BufferExhausted`] if none was in time.
-    pub(crate) fn allocate(&self, size: usize, max_block: Duration) -> Result<Vec<u8>> {
+    /// returned; [`EngineError::BufferExhausted`] if none was in time. `reclaim` runs once
+    /// this sender counts as waiting, before it waits: it returns the shards' spares.
+    pub(crate) fn allocate(
+        &self,
+        size: usize,
+        max_block: Duration,
+        reclaim: impl FnOnce(),
+    ) -> Result<Vec<u8>> {
         let start = Instant::now();
+        {
+            let mut state = lock(&self.state);
+            state.waiters += 1;
+            self.waiters.store(state.waiters, Ordering::Relaxed);
+        }
+        reclaim();
         let mut state = lock(&self.state);
-        state.waiters += 1;
         let result = loop {
             if let Some(buffer) = self.take(&mut state, size) {
                 break Ok(buffer);
@@ -79,6 +110,7 @@ impl BufferPool {
                 .map_or_else(|p| p.into_inner().0, |(guard, _)| guard);
         };
         state.waiters -= 1;
+        self.waiters.store(state.waiters, Ordering::Relaxed);
         drop(state);
         // Another waiter may fit in what is left.
         self.returned.notify_all();
@@ -151,8 +183,10 @@ mod tests {
     #[test]
     fn allocate_times_out_then_succeeds_once_memory_returns() {
         let pool = std::sync::Arc::new(BufferPool::new(1000, 1000));
-        let held = pool.allocate(1000, Duration::ZERO).unwrap();
-        let err = pool.allocate(10, Duration::from_millis(20)).unwrap_err();
+        let held = pool.allocate(1000, Duration::ZERO, || ()).unwrap();
+        let err = pool
+            .allocate(10, Duration::from_millis(20), || ())
+            .unwrap_err();
         assert!(
             matches!(err, EngineError::BufferExhausted { requested: 10, .. }),
             "{err}"
@@ -160,7 +194,7 @@ mod tests {
         let waiter = {
             let pool = std::sync::Arc::clone(&pool);
             std::thread::spawn(move || {
-                pool.allocate(10, Duration::from_secs(60))
+                pool.allocate(10, Duration::from_secs(60), || ())
                     .map(|b| b.capacity())
             })
         };

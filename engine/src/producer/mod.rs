@@ -6,7 +6,10 @@
 //! a [`Delivery`]. A batch seals at `batch.size` bytes or after `linger.ms`, gets its header,
 //! CRC (and compression) in the thread that sealed it, and crosses a bounded crossbeam
 //! channel to the partition's single writer, which appends it and completes its records'
-//! deliveries once `acks` is satisfied.
+//! deliveries once `acks` is satisfied. A small batch whose partition has nothing else on
+//! the way (the usual case with `linger.ms=0` and a moderate rate) is appended by the
+//! sending thread itself instead, in the same order (see `route.rs`), so that no thread has
+//! to be woken between `send` and the acknowledgment.
 //!
 //! ```
 //! use silt_engine::{Engine, EngineConfig, NewTopic};
@@ -29,8 +32,10 @@ mod accumulator;
 mod clock;
 mod ids;
 mod memory;
+mod pace;
 pub mod partitioner;
 mod record;
+mod route;
 mod spin;
 mod writer;
 
@@ -46,8 +51,9 @@ use crate::config::{Acks, ProducerConfig};
 use crate::engine::Engine;
 use crate::error::{io_err, EngineError, Result};
 use crate::sync::{lock, read, write};
-use accumulator::{Route, Shard};
+use accumulator::Shard;
 use memory::BufferPool;
+use route::{Queues, Route};
 use writer::{Latch, WriterMsg};
 
 pub(crate) use ids::read_block_file as read_producer_id_block;
@@ -102,6 +108,11 @@ pub(crate) struct Shared {
     shards: Box<[Shard]>,
     writers: Box<[Sender<WriterMsg>]>,
     routes: RwLock<HashMap<String, Arc<Route>>>,
+    /// Each partition's state, kept across the routes resolved to it.
+    queues: Queues,
+    /// Whether sending threads may append small batches themselves: not with `acks=all`,
+    /// whose batches go through the writers to the syncer's group commit.
+    direct_appends: bool,
     closed: AtomicBool,
     linger_thread: Arc<OnceLock<Thread>>,
     linger_idle: AtomicBool,
@@ -187,6 +198,8 @@ impl Producer {
                 .collect(),
             writers: senders.into_boxed_slice(),
             routes: RwLock::new(HashMap::new()),
+            queues: Queues::default(),
+            direct_appends: !acks_all,
             closed: AtomicBool::new(false),
             linger_thread,
             linger_idle: AtomicBool::new(false),
@@ -213,7 +226,11 @@ impl Producer {
     /// Sends a record: partitions it, encodes it into its partition's open batch, and returns
     /// the handle its acknowledgment (or its batch's failure) arrives on.
     ///
-    /// Blocks only while `buffer.memory` is used up, for at most `max.block.ms`.
+    /// Blocks only while `buffer.memory` is used up, for at most `max.block.ms`. When the
+    /// record seals a small batch (`linger.ms=0` does at once) and nothing else of its
+    /// partition is on the way, `send` appends the batch itself (with `acks` other than
+    /// `all`), so the record is acknowledged, and its batch's callbacks have run, when it
+    /// returns.
     ///
     /// # Errors
     ///
@@ -225,14 +242,17 @@ impl Producer {
     /// [`EngineError::ProducerClosed`] after [`close`](Self::close).
     #[inline]
     pub fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery> {
-        self.handle
-            .shared
-            .shard()
-            .send(&self.handle.shared, &record, None)
+        let shared = &self.handle.shared;
+        match shared.shard().send(shared, &record, None)? {
+            Some(delivery) => Ok(delivery),
+            // A send without a callback always gets its handle.
+            None => Err(EngineError::ProducerClosed),
+        }
     }
 
-    /// As [`send`](Self::send), with `callback` run (on a writer thread) once the record is
-    /// acknowledged or failed. With `acks=0` it gets offset -1, as the handle does.
+    /// As [`send`](Self::send), with `callback` run once the record is acknowledged or
+    /// failed (on a writer thread, or in this one: see [`Callback`]). With `acks=0` it gets
+    /// offset -1, as the handle does.
     ///
     /// # Errors
     ///
@@ -303,6 +323,7 @@ impl Handle {
         // seal what slipped in between the flush and the store.
         for shard in shared.shards.iter() {
             shard.seal_all(shared);
+            shard.wait_direct();
         }
         for writer in shared.writers.iter() {
             let _ = writer.send(WriterMsg::Stop);
@@ -379,7 +400,13 @@ impl Shared {
                 topic: topic.to_string(),
             });
         };
-        let route = Arc::new(Route::new(topic, version, found, &self.config));
+        let route = Arc::new(Route::new(
+            topic,
+            version,
+            found,
+            &self.config,
+            &self.queues,
+        ));
         routes.insert(topic.to_string(), Arc::clone(&route));
         Ok(route)
     }
@@ -421,10 +448,13 @@ impl Shared {
     }
 
     /// Seals every open batch, then waits for every writer (and the syncer) to get past
-    /// them.
+    /// them, and for the appends sending threads were making themselves.
     fn flush(&self) {
         for shard in self.shards.iter() {
             shard.seal_all(self);
+        }
+        for shard in self.shards.iter() {
+            shard.wait_direct();
         }
         let latch = Latch::new(self.writers.len());
         for writer in self.writers.iter() {
@@ -439,11 +469,11 @@ impl Shared {
 /// Fails a batch that cannot reach a writer.
 fn fail(msg: WriterMsg, pool: &BufferPool) {
     if let WriterMsg::Batch(batch) = msg {
-        if let Some(queued) = batch.route.queued.get(batch.partition as usize) {
-            queued.fetch_sub(1, Ordering::Relaxed);
-        }
         pool.release(batch.bytes, batch.reserved);
-        batch.delivery.complete(Err(EngineError::ProducerClosed));
+        batch
+            .delivery
+            .complete_with(Err(EngineError::ProducerClosed), batch.callbacks);
+        batch.route.dequeued(batch.partition, &OnceLock::new());
     }
 }
 

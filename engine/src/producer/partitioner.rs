@@ -2,8 +2,6 @@
 //! uniform sticky partitioner of KIP-794 (with adaptive partitioning); or a custom
 //! [`Partitioner`].
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use silt_segment::murmur2::partition_for_key;
 
 /// A user's choice of partition (Kafka's `partitioner.class`).
@@ -45,6 +43,11 @@ pub fn key_partition(key: &[u8], partitions: u32) -> u32 {
     partition_for_key(key, partitions)
 }
 
+/// What adaptive partitioning reads of a partition: how many batches it has on the way.
+pub(crate) trait QueueLength {
+    fn queue_length(&self) -> u32;
+}
+
 /// The uniform sticky partitioner of KIP-794, for one sending thread and one topic: records
 /// without a key stay on one partition until about `batch.size` bytes went to it, then move
 /// to another, chosen at random, weighted toward partitions with fewer batches queued
@@ -65,7 +68,12 @@ impl Sticky {
 
     /// The sticky partition, choosing a new one if there is none.
     #[inline]
-    pub(crate) fn partition(&mut self, queues: &[AtomicU32], adaptive: bool, rng: &mut Rng) -> u32 {
+    pub(crate) fn partition(
+        &mut self,
+        queues: &[impl QueueLength],
+        adaptive: bool,
+        rng: &mut Rng,
+    ) -> u32 {
         match self.current {
             Some(p) if (p as usize) < queues.len() => p,
             _ => {
@@ -101,7 +109,7 @@ impl Sticky {
 /// batches (Kafka's `BuiltInPartitioner.nextPartition` with its load statistics).
 /// Topics with very many partitions skip the statistics (reading them would cost more than
 /// they save) and choose uniformly.
-fn next_partition(queues: &[AtomicU32], adaptive: bool, rng: &mut Rng) -> u32 {
+fn next_partition(queues: &[impl QueueLength], adaptive: bool, rng: &mut Rng) -> u32 {
     const MAX_ADAPTIVE_PARTITIONS: usize = 1024;
     let n = queues.len().max(1) as u32;
     if !adaptive || queues.len() > MAX_ADAPTIVE_PARTITIONS {
@@ -110,7 +118,7 @@ fn next_partition(queues: &[AtomicU32], adaptive: bool, rng: &mut Rng) -> u32 {
     let mut max = 0u32;
     let mut min = u32::MAX;
     for q in queues {
-        let q = q.load(Ordering::Relaxed);
+        let q = q.queue_length();
         max = max.max(q);
         min = min.min(q);
     }
@@ -119,11 +127,11 @@ fn next_partition(queues: &[AtomicU32], adaptive: bool, rng: &mut Rng) -> u32 {
     }
     let total: u64 = queues
         .iter()
-        .map(|q| u64::from(max + 1 - q.load(Ordering::Relaxed).min(max)))
+        .map(|q| u64::from(max + 1 - q.queue_length().min(max)))
         .sum();
     let mut pick = rng.below_u64(total);
     for (p, q) in queues.iter().enumerate() {
-        let weight = u64::from(max + 1 - q.load(Ordering::Relaxed).min(max));
+        let weight = u64::from(max + 1 - q.queue_length().min(max));
         if pick < weight {
             return p as u32;
         }
@@ -163,8 +171,16 @@ impl Rng {
 mod tests {
     use super::*;
 
-    fn queues(sizes: &[u32]) -> Vec<AtomicU32> {
-        sizes.iter().map(|&s| AtomicU32::new(s)).collect()
+    struct Queue(u32);
+
+    impl QueueLength for Queue {
+        fn queue_length(&self) -> u32 {
+            self.0
+        }
+    }
+
+    fn queues(sizes: &[u32]) -> Vec<Queue> {
+        sizes.iter().map(|&s| Queue(s)).collect()
     }
 
     #[test]

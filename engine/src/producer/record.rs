@@ -1,6 +1,7 @@
 //! What a producer is given ([`ProducerRecord`]) and what it gives back ([`Delivery`],
 //! [`RecordMetadata`]).
 
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -98,8 +99,11 @@ pub struct RecordMetadata {
     pub timestamp: i64,
 }
 
-/// A callback run once a record is acknowledged or has failed, on the producer's writer
-/// thread (keep it short).
+/// A callback run once a record is acknowledged or has failed: on one of the producer's
+/// writer threads, or, for a small batch that the sending thread appended itself (see
+/// [`Producer::send`](super::Producer::send)), in that thread before `send` returns. Keep it
+/// short; it may send again, but must not call `flush` or `close`, nor wait for a record
+/// sent after its own, which would wait for itself.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send>;
 
 /// What the writer did with a batch.
@@ -109,26 +113,26 @@ pub(crate) struct Appended {
     pub(crate) log_append_time: Option<i64>,
 }
 
-/// The shared fate of every record of one batch: set once by the writer (or the syncer),
-/// read by the records' [`Delivery`] handles.
+/// The callbacks of a batch's records: (record index in the batch, CreateTime, callback).
+pub(crate) type Callbacks = Vec<(u32, i64, Callback)>;
+
+/// The shared fate of every record of one batch: set once by whoever appended it (a writer,
+/// the syncer, or the sending thread), read by the records' [`Delivery`] handles.
 pub(crate) struct BatchDelivery {
     topic: Arc<str>,
     partition: u32,
     /// `acks=0`: handles were completed at send, callbacks get offset -1.
     no_acks: bool,
     result: OnceLock<std::result::Result<Appended, Arc<EngineError>>>,
-    /// Callbacks to run on completion, and how many threads wait; the lock waiters sleep on.
-    waiting: Mutex<Waiting>,
+    /// Callbacks handed over before the batch goes to the syncer ([`set_callbacks`]); the
+    /// lock waiters sleep on.
+    ///
+    /// [`set_callbacks`]: BatchDelivery::set_callbacks
+    waiting: Mutex<Callbacks>,
+    /// Threads blocked in `wait`: completing takes the lock and wakes them only if there are
+    /// any (a condvar notification is a system call even with no one to wake).
+    waiters: AtomicUsize,
     done: Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    /// (record index in the batch, CreateTime, callback).
-    callbacks: Vec<(u32, i64, Callback)>,
-    /// Threads blocked in `wait`: completing wakes them only if there are any (a condvar
-    /// notification is a system call even with no one to wake).
-    threads: usize,
 }
 
 impl BatchDelivery {
@@ -138,16 +142,22 @@ impl BatchDelivery {
             partition,
             no_acks,
             result: OnceLock::new(),
-            waiting: Mutex::new(Waiting::default()),
+            waiting: Mutex::new(Vec::new()),
+            waiters: AtomicUsize::new(0),
             done: Condvar::new(),
         }
     }
 
-    /// Hands over the callbacks of the batch's records (at seal, before the batch can
-    /// complete).
-    pub(crate) fn set_callbacks(&self, callbacks: Vec<(u32, i64, Callback)>) {
+    /// Hands over the callbacks of the batch's records, for [`complete`](Self::complete) or
+    /// [`complete_shared`](Self::complete_shared) to run (batches completed by the syncer).
+    pub(crate) fn set_callbacks(&self, callbacks: Callbacks) {
         if !callbacks.is_empty() {
-            lock(&self.waiting).callbacks.extend(callbacks);
+            let mut waiting = lock(&self.waiting);
+            if waiting.is_empty() {
+                *waiting = callbacks;
+            } else {
+                waiting.extend(callbacks);
+            }
         }
     }
 
@@ -158,14 +168,37 @@ impl BatchDelivery {
 
     /// As [`complete`](Self::complete), with an error several batches share.
     pub(crate) fn complete_shared(&self, result: std::result::Result<Appended, Arc<EngineError>>) {
-        let (callbacks, wake) = {
-            let mut waiting = lock(&self.waiting);
-            let _ = self.result.set(result);
-            (std::mem::take(&mut waiting.callbacks), waiting.threads > 0)
-        };
-        if wake {
+        self.publish(result);
+        let callbacks = std::mem::take(&mut *lock(&self.waiting));
+        self.call_back(callbacks);
+    }
+
+    /// As [`complete`](Self::complete), running `callbacks` (which were never handed over):
+    /// no lock is taken unless a thread waits.
+    pub(crate) fn complete_with(
+        &self,
+        result: std::result::Result<Appended, EngineError>,
+        callbacks: Callbacks,
+    ) {
+        self.publish(result.map_err(Arc::new));
+        self.call_back(callbacks);
+    }
+
+    /// Sets the result and wakes the threads waiting for it.
+    fn publish(&self, result: std::result::Result<Appended, Arc<EngineError>>) {
+        let _ = self.result.set(result);
+        // Orders the result's store before the load of the waiter count; `wait_until` fences
+        // between counting itself and checking the result: one of the two sees the other.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            // A counted waiter holds the lock until it sleeps on the condvar: taking it here
+            // makes the notification come after the sleep began.
+            drop(lock(&self.waiting));
             self.done.notify_all();
         }
+    }
+
+    fn call_back(&self, callbacks: Callbacks) {
         for (index, timestamp, callback) in callbacks {
             callback(self.metadata(index, timestamp));
         }
@@ -200,7 +233,8 @@ impl BatchDelivery {
             return true;
         }
         let mut guard = lock(&self.waiting);
-        guard.threads += 1;
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
         let mut done = true;
         while self.result.get().is_none() {
             guard = match deadline {
@@ -216,7 +250,8 @@ impl BatchDelivery {
                 }
             };
         }
-        guard.threads -= 1;
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
         done
     }
 }

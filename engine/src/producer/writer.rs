@@ -7,17 +7,22 @@
 //! batch, or, with `acks=all`, passes it to the syncer. The syncer drains everything waiting,
 //! syncs each partition once up to the highest offset waiting on it (group commit: one sync
 //! for every batch, of every producer, that it covers), and completes the batches.
+//!
+//! A small batch sealed while its partition has nothing on the way is appended by the
+//! sending thread itself, with the same [`append_to_log`] and [`complete`] (see
+//! [`route`](super::route) for how that keeps each partition's order); a writer waits for
+//! such an append to end before it appends a later batch of the partition.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::accumulator::Route;
 use super::memory::BufferPool;
-use super::record::{Appended, BatchDelivery};
+use super::record::{Appended, BatchDelivery, Callbacks};
+use super::route::Route;
 use crate::error::EngineError;
-use crate::log::Log;
+use crate::log::{Log, LogAppendInfo};
 use crate::sync::lock;
 
 /// Most messages a writer takes from its channel before completing what it appended.
@@ -31,6 +36,7 @@ pub(crate) struct ProducedBatch {
     /// Bytes of `buffer.memory` lent for it.
     pub(crate) reserved: usize,
     pub(crate) delivery: Arc<BatchDelivery>,
+    pub(crate) callbacks: Callbacks,
 }
 
 pub(crate) enum WriterMsg {
@@ -137,6 +143,10 @@ fn next_message<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> 
     }
 }
 
+/// The writer's part for one batch: waits for a sending thread's append of the partition to
+/// end (see [`route`](super::route)), appends the batch, returns its buffer and completes
+/// it, and only then counts it done, so that no later batch of the partition can be
+/// appended, or completed, before it.
 fn append(
     batch: ProducedBatch,
     pool: &BufferPool,
@@ -149,28 +159,55 @@ fn append(
         mut bytes,
         reserved,
         delivery,
+        callbacks,
     } = batch;
-    let log = route.log(partition);
-    let result = match log {
-        Some(log) => log.append_produced(&mut bytes),
+    route.wait_unclaimed(partition);
+    let result = append_to_log(&route, partition, &mut bytes);
+    pool.release(bytes, reserved);
+    complete(&route, partition, result, delivery, callbacks, syncer);
+    route.dequeued(partition, linger);
+}
+
+/// Stamps offsets and copies a sealed batch into its partition's active segment
+/// ([`Log::append_produced`]). The caller holds the partition's turn: it is the partition's
+/// writer, or a sending thread that claimed the partition.
+pub(crate) fn append_to_log(
+    route: &Route,
+    partition: u32,
+    bytes: &mut [u8],
+) -> crate::error::Result<LogAppendInfo> {
+    match route.log(partition) {
+        Some(log) => log.append_produced(bytes),
         None => Err(EngineError::UnknownPartition {
             topic: route.name.to_string(),
             partition,
             partitions: route.partitions(),
         }),
-    };
-    route.dequeued(partition, linger);
-    pool.release(bytes, reserved);
+    }
+}
+
+/// Completes a batch once [`append_to_log`] returned `result`, running `callbacks`; with
+/// `acks=all` (`syncer`), an appended batch goes to the syncer instead, which completes it
+/// once it is synced.
+pub(crate) fn complete(
+    route: &Route,
+    partition: u32,
+    result: crate::error::Result<LogAppendInfo>,
+    delivery: Arc<BatchDelivery>,
+    callbacks: Callbacks,
+    syncer: Option<&Sender<SyncMsg>>,
+) {
     let info = match result {
         Ok(info) => info,
-        Err(e) => return delivery.complete(Err(e)),
+        Err(e) => return delivery.complete_with(Err(e), callbacks),
     };
     let appended = Appended {
         base_offset: info.first_offset,
         log_append_time: info.log_append_time,
     };
-    match (syncer, log) {
+    match (syncer, route.log(partition)) {
         (Some(syncer), Some(log)) => {
+            delivery.set_callbacks(callbacks);
             let msg = SyncMsg::Batch {
                 log: Arc::clone(log),
                 end: info.last_offset + 1,
@@ -183,7 +220,7 @@ fn append(
                 }
             }
         }
-        _ => delivery.complete(Ok(appended)),
+        _ => delivery.complete_with(Ok(appended), callbacks),
     }
 }
 

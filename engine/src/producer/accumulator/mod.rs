@@ -5,134 +5,45 @@
 //! threads that send at once do not share a lock or a batch: a shard's mutex is only ever
 //! contended by the linger thread (sealing batches that waited `linger.ms`), by `flush`,
 //! or by threads beyond the number of shards.
+//!
+//! A small batch that a `send` seals for a partition with nothing else on the way is
+//! appended by the sending thread itself, under the shard's lock, and completed (callbacks
+//! run) once it has released it (see [`route`](super::route) and [`direct`]): with
+//! `linger.ms=0` and a steady trickle of records, no thread is woken between `send` and the
+//! record's acknowledgment. A thread that sends flat out with `linger.ms=0` lets its records
+//! gather into batches instead of sealing each alone (see [`pace`](super::pace)).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, TimestampType, HEADER_SIZE};
 
 use super::clock::Clock;
+use super::pace::Pace;
 use super::partitioner::{key_partition, Rng, Sticky};
-use super::record::{BatchDelivery, Callback, Delivery, ProducerRecord, RecordMetadata};
+use super::record::{BatchDelivery, Callback, Callbacks, Delivery, ProducerRecord, RecordMetadata};
+use super::route::Route;
 use super::spin::SpinLock;
 use super::writer::{ProducedBatch, WriterMsg};
 use super::Shared;
 use crate::config::Acks;
 use crate::error::{EngineError, Result};
-use crate::log::Log;
-use crate::topic::Topic;
+use direct::{DirectBatch, GATHER_BYTES, GATHER_TAIL};
 
-/// A topic as a producer sends to it: its logs, looked up once per change of the engine's
-/// topics, and how many batches each partition has queued (for adaptive partitioning).
-pub(crate) struct Route {
-    pub(crate) name: Arc<str>,
-    /// The engine's topics version this route was resolved at.
-    pub(crate) version: u64,
-    pub(crate) topic: Arc<Topic>,
-    /// Batches sealed and not yet appended, per partition.
-    pub(crate) queued: Box<[AtomicU32]>,
-    /// Per partition, with `linger.ms=0`: a batch was left open because the writer was
-    /// busy, so the writer wakes the linger thread when the partition drains.
-    waiting: Box<[AtomicBool]>,
-    pub(crate) max_message_bytes: usize,
-    /// The topic's `cleanup.policy` includes `compact`: records without a key are refused
-    /// (decided once per route, so `send` tests one flag and the key).
-    pub(crate) compacted: bool,
-    /// Where a batch seals: the smallest of `batch.size`, `max.request.size` and the topic's
-    /// `max.message.bytes` (a batch the writer would refuse is never built).
-    pub(crate) batch_limit: usize,
-    /// Spreads partitions of different topics over the writers.
-    pub(crate) writer_seed: usize,
-}
-
-impl Route {
-    pub(crate) fn new(
-        name: &str,
-        version: u64,
-        topic: Arc<Topic>,
-        producer: &crate::config::ProducerConfig,
-    ) -> Route {
-        let partitions = topic.logs().len();
-        let config = topic.logs().first().map(|log| log.config());
-        let max_message_bytes = config
-            .as_ref()
-            .map_or(usize::MAX, |c| c.max_message_bytes as usize);
-        let compacted = config.is_some_and(|c| c.cleanup_policy.compact);
-        Route {
-            compacted,
-            batch_limit: producer
-                .batch_size
-                .min(producer.max_request_size)
-                .min(max_message_bytes),
-            name: Arc::from(name),
-            version,
-            queued: (0..partitions).map(|_| AtomicU32::new(0)).collect(),
-            waiting: (0..partitions).map(|_| AtomicBool::new(false)).collect(),
-            max_message_bytes,
-            writer_seed: name
-                .bytes()
-                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b.into())),
-            topic,
-        }
-    }
-
-    pub(crate) fn partitions(&self) -> u32 {
-        self.queued.len() as u32
-    }
-
-    pub(crate) fn log(&self, partition: u32) -> Option<&Arc<Log>> {
-        self.topic.logs().get(partition as usize)
-    }
-
-    /// Whether `partition` has nothing queued for its writer.
-    fn writer_idle(&self, partition: usize) -> bool {
-        self.queued
-            .get(partition)
-            .is_none_or(|q| q.load(Ordering::SeqCst) == 0)
-    }
-
-    /// A batch of `partition` stays open until its writer drains (`linger.ms=0`): asks the
-    /// writer to wake the linger thread then. Returns whether the writer drained meanwhile
-    /// (then the caller seals it itself).
-    fn wait_for_writer(&self, partition: usize) -> bool {
-        if let Some(waiting) = self.waiting.get(partition) {
-            if !waiting.load(Ordering::Relaxed) {
-                waiting.store(true, Ordering::SeqCst);
-            }
-        }
-        // Either this load sees the writer's decrement, or the writer's swap sees the flag.
-        self.writer_idle(partition)
-    }
-
-    /// The writer appended one batch of `partition`; if that drained a partition a batch
-    /// waits on, wakes the linger thread to seal it.
-    pub(crate) fn dequeued(
-        &self,
-        partition: u32,
-        linger: &std::sync::OnceLock<std::thread::Thread>,
-    ) {
-        let p = partition as usize;
-        let drained = self
-            .queued
-            .get(p)
-            .is_some_and(|q| q.fetch_sub(1, Ordering::SeqCst) == 1);
-        if drained
-            && self
-                .waiting
-                .get(p)
-                .is_some_and(|w| w.swap(false, Ordering::SeqCst))
-        {
-            if let Some(thread) = linger.get() {
-                thread.unpark();
-            }
-        }
-    }
-}
+mod direct;
 
 /// One shard of the accumulator.
 pub(crate) struct Shard {
     state: SpinLock<ShardState>,
+    /// Appends by sending threads of batches this shard sealed: odd while one is under way.
+    /// At most one is (a claim needs it even, and is made under the shard's lock), so
+    /// `flush` can wait for the one it sees with no risk of waiting on later ones forever.
+    /// Only the thread making that append changes it, so it is stored, not incremented.
+    direct: AtomicU64,
+    /// With `linger.ms=0`: when (in [`Ticks`](super::clock::Ticks)) the last `send` on this
+    /// shard ended.
+    last_end: AtomicU64,
 }
 
 struct ShardState {
@@ -146,6 +57,20 @@ struct ShardState {
     clock: Clock,
     /// This shard's producer id (idempotent producers), taken on first use.
     producer_id: Option<i64>,
+    /// Whether the next batch sealed may be appended by the sending thread: set by `send`
+    /// for its own seals only, while no such append of this shard is under way.
+    direct_allowed: bool,
+    /// The batch the sending thread appended itself, to complete once it has released the
+    /// shard's lock.
+    direct: Option<DirectBatch>,
+    /// A `batch.size` buffer kept back from a batch appended here, for the next batch: it
+    /// spares the pool's lock twice per batch and stays in this core's cache. Counted as
+    /// lent; returned while senders wait for memory (see `BufferPool::has_waiters`).
+    spare: Option<Vec<u8>>,
+    /// With `linger.ms=0`: the sending thread's pace, and whether the current send is part
+    /// of a saturated run (see [`pace`](super::pace)).
+    pace: Pace,
+    saturated: bool,
 }
 
 /// A shard's open batches for one topic.
@@ -163,12 +88,16 @@ struct OpenBatch {
     reserved: usize,
     delivery: Arc<BatchDelivery>,
     opened: Instant,
-    callbacks: Vec<(u32, i64, Callback)>,
+    callbacks: Callbacks,
+    /// Opened by a saturated sender with `linger.ms=0`: records gather in it until it holds
+    /// [`GATHER_BYTES`].
+    gather: bool,
 }
 
 /// What an append under the shard lock needs first.
 enum Append {
-    Done(Delivery),
+    /// The record's handle (none for a record sent with a callback).
+    Done(Option<Delivery>),
     /// A new batch of this many bytes, which the pool could not lend without waiting.
     NeedMemory(usize),
 }
@@ -184,17 +113,25 @@ impl Shard {
                 rng: Rng::seeded(seed),
                 clock: Clock::new(),
                 producer_id: None,
+                direct_allowed: false,
+                direct: None,
+                spare: None,
+                pace: Pace::default(),
+                saturated: false,
             }),
+            direct: AtomicU64::new(0),
+            last_end: AtomicU64::new(0),
         }
     }
 
-    /// Partitions and appends one record, sealing batches as they fill.
+    /// Partitions and appends one record, sealing batches as they fill; returns the record's
+    /// handle, or `None` when it was sent with a `callback`.
     pub(crate) fn send(
         &self,
         shared: &Shared,
         record: &ProducerRecord<'_>,
         mut callback: Option<Callback>,
-    ) -> Result<Delivery> {
+    ) -> Result<Option<Delivery>> {
         if record.timestamp.is_some_and(|t| t < 0) {
             return Err(EngineError::InvalidRecord {
                 topic: record.topic.to_string(),
@@ -215,8 +152,25 @@ impl Shard {
                 Some(t) => t,
                 None => state.clock.now_ms(),
             };
+            let directs = self.direct.load(Ordering::Relaxed);
+            let ticks = (shared.config.linger_ms == 0).then(|| state.clock.ticks());
+            state.saturated = ticks.is_some() && self.pace(&mut state);
+            state.direct_allowed = shared.direct_appends && directs.is_multiple_of(2);
             let appended = state.append(shared, record, timestamp, &mut callback, &mut memory);
+            state.direct_allowed = false;
+            let direct = state.direct.take();
+            if direct.is_some() {
+                // Odd, under the lock: a `flush` that seals this shard after us sees it.
+                self.direct.store(directs + 1, Ordering::Relaxed);
+            }
             drop(state);
+            if let Some(batch) = direct {
+                // Outside the shard's lock: the batch's callbacks may send again.
+                batch.complete(shared, &self.direct, directs + 2);
+            }
+            if let Some(ticks) = ticks {
+                self.last_end.store(ticks.now(), Ordering::Relaxed);
+            }
             match appended {
                 Ok(Append::Done(delivery)) => {
                     if let Some((buffer, size)) = memory {
@@ -228,7 +182,11 @@ impl Shard {
                     if let Some((buffer, size)) = memory.take() {
                         shared.pool.release(buffer, size);
                     }
-                    let buffer = shared.pool.allocate(size, shared.max_block)?;
+                    let buffer = shared.pool.allocate(size, shared.max_block, || {
+                        for shard in shared.shards.iter() {
+                            shard.reclaim_spare(shared);
+                        }
+                    })?;
                     memory = Some((buffer, size));
                 }
                 Err(e) => {
@@ -267,10 +225,15 @@ impl Shard {
             return None;
         }
         if linger.is_zero() {
-            // `linger.ms=0`: the batches whose partition has nothing queued for its writer.
-            state.seal_where(shared, |route, p, _| route.writer_idle(p));
+            // `linger.ms=0`: the batches whose partition has nothing on the way, but not a
+            // batch that a saturated sender is still filling.
+            state.seal_where(shared, |route, p, batch| {
+                route.idle(p) && (!batch.gather || now.duration_since(batch.opened) >= GATHER_TAIL)
+            });
         } else {
-            state.seal_where(shared, |_, _, opened| now.duration_since(opened) >= linger);
+            state.seal_where(shared, |_, _, batch| {
+                now.duration_since(batch.opened) >= linger
+            });
         }
         // A linger too long to add to an instant never comes due; only size, flush and close
         // seal those batches.
@@ -322,15 +285,21 @@ impl ShardState {
         let mut opened = false;
         if topic.batches.get(p).is_some_and(Option::is_none) {
             let size = alone.max(topic.route.batch_limit);
-            let buffer = match memory.take() {
-                Some((buffer, reserved)) if reserved == size => buffer,
+            let (mut buffer, hot) = match memory.take() {
+                Some((buffer, reserved)) if reserved == size => (buffer, false),
                 Some(other) => {
                     *memory = Some(other);
                     return Ok(Append::NeedMemory(size));
                 }
-                None => match shared.pool.try_allocate(size) {
-                    Some(buffer) => buffer,
-                    None => return Ok(Append::NeedMemory(size)),
+                None => match self.spare.take() {
+                    Some(spare) if size == shared.pool.poolable() => (spare, true),
+                    spare => {
+                        self.spare = spare;
+                        match shared.pool.try_allocate(size) {
+                            Some(buffer) => (buffer, false),
+                            None => return Ok(Append::NeedMemory(size)),
+                        }
+                    }
                 },
             };
             let delivery = Arc::new(BatchDelivery::new(
@@ -338,8 +307,9 @@ impl ShardState {
                 partition,
                 shared.config.acks == Acks::None,
             ));
-            let mut buffer = buffer;
-            warm(&mut buffer);
+            if !hot {
+                warm(&mut buffer);
+            }
             if let Some(slot) = topic.batches.get_mut(p) {
                 *slot = Some(OpenBatch {
                     buffer: BatchBuffer::new(buffer),
@@ -347,6 +317,7 @@ impl ShardState {
                     delivery,
                     opened: Instant::now(),
                     callbacks: Vec::new(),
+                    gather: self.saturated,
                 });
             }
             self.open += 1;
@@ -364,26 +335,32 @@ impl ShardState {
         open.buffer.append(timestamp, key, value, headers)?;
         let appended = open.buffer.size() - before;
         let index = open.buffer.len() - 1;
-        let delivery = if shared.config.acks == Acks::None {
-            Delivery::ready(RecordMetadata {
+        let delivery = match callback.take() {
+            Some(callback) => {
+                open.callbacks.push((index, timestamp, callback));
+                None
+            }
+            None if shared.config.acks == Acks::None => Some(Delivery::ready(RecordMetadata {
                 topic: Arc::clone(&topic.route.name),
                 partition,
                 offset: -1,
                 timestamp,
-            })
-        } else {
-            Delivery::in_batch(Arc::clone(&open.delivery), index, timestamp)
+            })),
+            None => Some(Delivery::in_batch(
+                Arc::clone(&open.delivery),
+                index,
+                timestamp,
+            )),
         };
-        if let Some(callback) = callback.take() {
-            open.callbacks.push((index, timestamp, callback));
-        }
         let full = open.buffer.size() >= batch_limit;
-        // With `linger.ms=0` a batch seals as soon as its partition's writer has nothing
-        // queued; while the writer is busy, records gather in it (Kafka's sender likewise
-        // drains whatever accumulated while it was busy).
-        let writer_idle = shared.config.linger_ms == 0
-            && (topic.route.writer_idle(p) || (!full && topic.route.wait_for_writer(p)));
-        if full || writer_idle {
+        // With `linger.ms=0` a batch seals as soon as its partition has nothing on the way;
+        // while it has, records gather in it (Kafka's sender likewise drains whatever
+        // accumulated while it was busy), as they do while a saturated sender fills it.
+        let gathering = self.saturated && open.buffer.size() < GATHER_BYTES;
+        let idle = shared.config.linger_ms == 0
+            && !gathering
+            && (topic.route.idle(p) || (!full && topic.route.wait_for_drain(p)));
+        if full || idle {
             self.seal(shared, t, partition);
         }
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
@@ -496,7 +473,7 @@ impl ShardState {
             }),
             None => Ok((
                 topic.sticky.partition(
-                    &topic.route.queued,
+                    &topic.route.queues,
                     shared.config.partitioner_adaptive_partitioning_enable,
                     &mut self.rng,
                 ),
@@ -513,8 +490,8 @@ impl ShardState {
             .min()
     }
 
-    /// Seals every open batch for which `due(route, partition, opened)` holds.
-    fn seal_where(&mut self, shared: &Shared, due: impl Fn(&Route, usize, Instant) -> bool) {
+    /// Seals every open batch for which `due(route, partition, batch)` holds.
+    fn seal_where(&mut self, shared: &Shared, due: impl Fn(&Route, usize, &OpenBatch) -> bool) {
         for t in 0..self.topics.len() {
             let Some(topic) = self.topics.get(t) else {
                 continue;
@@ -525,7 +502,7 @@ impl ShardState {
                         .batches
                         .get(p)
                         .and_then(Option::as_ref)
-                        .is_some_and(|b| due(&topic.route, p, b.opened))
+                        .is_some_and(|b| due(&topic.route, p, b))
                 })
                 .map(|p| p as u32)
                 .collect();
@@ -545,15 +522,27 @@ impl ShardState {
     }
 
     /// Seals the open batch of partition `p` of topic `t` (if any) and hands it to the
-    /// partition's writer. Runs under the shard lock, so a partition's batches from one
-    /// shard reach its writer in the order they were filled.
+    /// partition's writer; or, if `send` allows it, the batch is small and the partition can
+    /// be claimed, appends it here and leaves it in `direct` for the sending thread to
+    /// complete once it has released the lock. Runs under the shard lock, so a partition's
+    /// batches from one shard reach the log in the order they were filled.
     fn seal(&mut self, shared: &Shared, t: usize, p: u32) {
-        let Some(topic) = self.topics.get_mut(t) else {
+        let Some(batch) = self.finish(shared, t, p) else {
             return;
         };
-        let Some(open) = topic.batches.get_mut(p as usize).and_then(Option::take) else {
+        let Some(batch) = self.append_direct(shared, batch) else {
             return;
         };
+        batch.route.queued(p);
+        shared.hand_to_writer(WriterMsg::Batch(batch));
+    }
+
+    /// Takes the open batch of partition `p` of topic `t` (if any) and finishes it: header,
+    /// producer id and sequence (idempotent producers), compression, CRC. A batch that
+    /// cannot be finished fails here.
+    fn finish(&mut self, shared: &Shared, t: usize, p: u32) -> Option<ProducedBatch> {
+        let topic = self.topics.get_mut(t)?;
+        let open = topic.batches.get_mut(p as usize).and_then(Option::take)?;
         self.open -= 1;
         let records = open.buffer.len();
         let mut config = BatchConfig {
@@ -563,8 +552,17 @@ impl ShardState {
             ..BatchConfig::default()
         };
         let route = Arc::clone(&topic.route);
-        open.delivery.set_callbacks(open.callbacks);
-        let delivery = open.delivery;
+        let OpenBatch {
+            buffer,
+            reserved,
+            delivery,
+            callbacks,
+            ..
+        } = open;
+        let fail = |e: EngineError, delivery: Arc<BatchDelivery>, callbacks| {
+            shared.pool.release(Vec::new(), reserved);
+            delivery.complete_with(Err(e), callbacks);
+        };
         if shared.idempotent {
             let producer_id = match self.producer_id {
                 Some(id) => Ok(id),
@@ -575,40 +573,30 @@ impl ShardState {
             let producer_id = match producer_id {
                 Ok(id) => id,
                 Err(e) => {
-                    shared.pool.release(Vec::new(), open.reserved);
-                    delivery.complete(Err(e));
-                    return;
+                    fail(e, delivery, callbacks);
+                    return None;
                 }
             };
-            let Some(topic) = self.topics.get_mut(t) else {
-                return;
-            };
-            let Some(sequence) = topic.sequences.get_mut(p as usize) else {
-                return;
-            };
+            let sequence = self.topics.get_mut(t)?.sequences.get_mut(p as usize)?;
             config.producer_id = producer_id;
             config.producer_epoch = 0;
             config.base_sequence = *sequence;
             *sequence = increment_sequence(*sequence, records as i32);
         }
-        let bytes = match open.buffer.finish(&config, &mut self.compressor) {
-            Ok(bytes) => bytes,
+        match buffer.finish(&config, &mut self.compressor) {
+            Ok(bytes) => Some(ProducedBatch {
+                route,
+                partition: p,
+                bytes,
+                reserved,
+                delivery,
+                callbacks,
+            }),
             Err(e) => {
-                shared.pool.release(Vec::new(), open.reserved);
-                delivery.complete(Err(e.into()));
-                return;
+                fail(e.into(), delivery, callbacks);
+                None
             }
-        };
-        if let Some(queued) = route.queued.get(p as usize) {
-            queued.fetch_add(1, Ordering::Relaxed);
         }
-        shared.hand_to_writer(WriterMsg::Batch(ProducedBatch {
-            route,
-            partition: p,
-            bytes,
-            reserved: open.reserved,
-            delivery,
-        }));
     }
 }
 
