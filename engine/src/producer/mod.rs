@@ -29,6 +29,7 @@
 //! ```
 
 mod accumulator;
+mod batch_ref;
 mod clock;
 mod ids;
 mod memory;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use silt_segment::batch::RecordHeader;
 
+use super::batch_ref::HandleRef;
 use crate::error::{EngineError, Result};
 use crate::sync::lock;
 
@@ -260,50 +261,32 @@ impl BatchDelivery {
 /// [`RecordMetadata`] once its batch is acknowledged (per `acks`), or the batch's error.
 ///
 /// Dropping it does not cancel anything: the record is sent either way.
+///
+/// With `acks=0` it is done at once, with offset -1 (Kafka's), whatever becomes of the batch.
 pub struct Delivery {
-    state: DeliveryState,
-}
-
-enum DeliveryState {
-    /// Completed at send (`acks=0`).
-    Ready(RecordMetadata),
-    /// Record `index` of a batch, sent with CreateTime `timestamp`.
-    Batch {
-        batch: Arc<BatchDelivery>,
-        index: u32,
-        timestamp: i64,
-    },
+    /// The record's batch; record `index` of it, sent with CreateTime `timestamp`.
+    batch: HandleRef,
+    index: u32,
+    timestamp: i64,
 }
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.state {
-            DeliveryState::Ready(metadata) => f.debug_tuple("Delivery").field(metadata).finish(),
-            DeliveryState::Batch { batch, index, .. } => f
-                .debug_struct("Delivery")
-                .field("topic", &batch.topic)
-                .field("partition", &batch.partition)
-                .field("index", index)
-                .field("done", &batch.result.get().is_some())
-                .finish(),
-        }
+        f.debug_struct("Delivery")
+            .field("topic", &self.batch.topic)
+            .field("partition", &self.batch.partition)
+            .field("index", &self.index)
+            .field("done", &self.is_done())
+            .finish()
     }
 }
 
 impl Delivery {
-    pub(crate) fn ready(metadata: RecordMetadata) -> Self {
+    pub(crate) fn in_batch(batch: HandleRef, index: u32, timestamp: i64) -> Self {
         Delivery {
-            state: DeliveryState::Ready(metadata),
-        }
-    }
-
-    pub(crate) fn in_batch(batch: Arc<BatchDelivery>, index: u32, timestamp: i64) -> Self {
-        Delivery {
-            state: DeliveryState::Batch {
-                batch,
-                index,
-                timestamp,
-            },
+            batch,
+            index,
+            timestamp,
         }
     }
 
@@ -331,22 +314,21 @@ impl Delivery {
 
     /// Whether the record is acknowledged or failed.
     pub fn is_done(&self) -> bool {
-        match &self.state {
-            DeliveryState::Ready(_) => true,
-            DeliveryState::Batch { batch, .. } => batch.result.get().is_some(),
-        }
+        self.batch.no_acks || self.batch.result.get().is_some()
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> Option<Result<RecordMetadata>> {
-        match &self.state {
-            DeliveryState::Ready(metadata) => Some(Ok(metadata.clone())),
-            DeliveryState::Batch {
-                batch,
-                index,
-                timestamp,
-            } => batch
-                .wait_until(deadline)
-                .then(|| batch.metadata(*index, *timestamp)),
+        let batch = &self.batch;
+        if batch.no_acks {
+            return Some(Ok(RecordMetadata {
+                topic: Arc::clone(&batch.topic),
+                partition: batch.partition,
+                offset: -1,
+                timestamp: self.timestamp,
+            }));
         }
+        batch
+            .wait_until(deadline)
+            .then(|| batch.metadata(self.index, self.timestamp))
     }
 }

@@ -19,7 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::memory::BufferPool;
-use super::record::{Appended, BatchDelivery, Callbacks};
+use super::batch_ref::BatchRef;
+use super::record::{Appended, Callbacks};
 use super::route::Route;
 use crate::error::EngineError;
 use crate::log::{Log, LogAppendInfo};
@@ -35,7 +36,7 @@ pub(crate) struct ProducedBatch {
     pub(crate) bytes: Vec<u8>,
     /// Bytes of `buffer.memory` lent for it.
     pub(crate) reserved: usize,
-    pub(crate) delivery: Arc<BatchDelivery>,
+    pub(crate) delivery: BatchRef,
     pub(crate) callbacks: Callbacks,
 }
 
@@ -52,7 +53,7 @@ pub(crate) enum SyncMsg {
         log: Arc<Log>,
         end: i64,
         appended: Appended,
-        delivery: Arc<BatchDelivery>,
+        delivery: BatchRef,
     },
     Flush(Arc<Latch>),
 }
@@ -193,7 +194,7 @@ pub(crate) fn complete(
     route: &Route,
     partition: u32,
     result: crate::error::Result<LogAppendInfo>,
-    delivery: Arc<BatchDelivery>,
+    delivery: BatchRef,
     callbacks: Callbacks,
     syncer: Option<&Sender<SyncMsg>>,
 ) {

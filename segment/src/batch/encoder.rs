@@ -5,7 +5,7 @@ use super::header::{
     Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
 };
 use crate::error::{EncodeFault, Result, SegmentError};
-use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use crate::varint::{put_varint, varint_len, varlong_len};
 
 /// A header to write with a record: a UTF-8 key and a value that may be null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +283,23 @@ impl BatchBuffer {
         value: Option<&[u8]>,
         headers: &[RecordHeader<'_>],
     ) -> Result<()> {
+        self.try_append(timestamp, key, value, headers, usize::MAX)
+            .map(drop)
+    }
+
+    /// Appends a record if the batch's [`size`](Self::size) stays within `limit` with it:
+    /// returns the bytes it took, or `None` (and appends nothing) if it does not fit. Sizes
+    /// the record once, so it is the cheaper way to fill a batch up to a limit than
+    /// [`record_size`](Self::record_size) then [`append`](Self::append).
+    #[inline]
+    pub fn try_append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+        limit: usize,
+    ) -> Result<Option<usize>> {
         if self.count == i32::MAX as u32 {
             return Err(SegmentError::Encode(EncodeFault::TooManyRecords));
         }
@@ -292,15 +309,18 @@ impl BatchBuffer {
             check_len("header key", Some(h.key.as_bytes()))?;
             check_len("header value", h.value)?;
         }
-        if self.count == 0 {
-            self.base_timestamp = timestamp;
-        }
-        let ts_delta = timestamp
-            .checked_sub(self.base_timestamp)
-            .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
-                timestamp,
-                base: self.base_timestamp,
-            }))?;
+        let base_timestamp = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
+        let ts_delta =
+            timestamp
+                .checked_sub(base_timestamp)
+                .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
+                    timestamp,
+                    base: base_timestamp,
+                }))?;
         let offset_delta = self.count as i32;
         let body = body_size(ts_delta, offset_delta, key, value, headers);
         let body_i32 = i32::try_from(body).map_err(|_| {
@@ -309,7 +329,11 @@ impl BatchBuffer {
                 len: body,
             })
         })?;
-        let total = self.buf.len() as u64 + (body + varint_len(body_i32)) as u64;
+        let size = body + varint_len(body_i32);
+        let total = self.buf.len() as u64 + size as u64;
+        if total > limit as u64 {
+            return Ok(None);
+        }
         if total > i32::MAX as u64 {
             return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(total)));
         }
@@ -317,22 +341,36 @@ impl BatchBuffer {
         let out = &mut self.buf;
         // Exactly the record's size: a caller that checked it fits the capacity gets no
         // reallocation.
-        out.reserve(body + varint_len(body_i32));
-        put_varint(out, body_i32);
-        out.push(0); // record attributes: unused
-        put_varlong(out, ts_delta);
-        put_varint(out, offset_delta);
-        put_bytes(out, key);
-        put_bytes(out, value);
+        out.reserve(size);
+        // The fields before the key's bytes, at most 5 + 1 + 10 + 5 + 5 bytes, go in one copy.
+        let mut head = [0u8; 26];
+        let mut at = write_varlong(&mut head, 0, body_i32.into());
+        at += 1; // record attributes: unused
+        at = write_varlong(&mut head, at, ts_delta);
+        at = write_varlong(&mut head, at, offset_delta.into());
+        at = write_varlong(&mut head, at, bytes_len(key));
+        out.extend_from_slice(head.get(..at).unwrap_or_default());
+        if let Some(key) = key {
+            out.extend_from_slice(key);
+        }
+        let mut tail = [0u8; 5];
+        let at = write_varlong(&mut tail, 0, bytes_len(value));
+        out.extend_from_slice(tail.get(..at).unwrap_or_default());
+        if let Some(value) = value {
+            out.extend_from_slice(value);
+        }
         put_varint(out, headers.len() as i32);
         for h in headers {
             put_bytes(out, Some(h.key.as_bytes()));
             put_bytes(out, h.value);
         }
 
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+        }
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        Ok(())
+        Ok(Some(size))
     }
 
     /// Finishes the batch: compresses the records section in place per `config`, writes the
@@ -459,6 +497,30 @@ fn body_size(
         size += bytes_size(Some(h.key.as_bytes())) + bytes_size(h.value);
     }
     size
+}
+
+/// The length a bytes field is written with: -1 for null.
+#[inline]
+fn bytes_len(bytes: Option<&[u8]>) -> i64 {
+    bytes.map_or(-1, |b| b.len() as i64)
+}
+
+/// Writes `value` as a zig-zag varlong into `out` at `at`; returns where it ends. `out` must
+/// have room (a varlong takes at most 10 bytes); bytes past its end are dropped.
+#[inline]
+fn write_varlong<const N: usize>(out: &mut [u8; N], mut at: usize, value: i64) -> usize {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        if let Some(b) = out.get_mut(at) {
+            *b = (v as u8) | 0x80;
+        }
+        at += 1;
+        v >>= 7;
+    }
+    if let Some(b) = out.get_mut(at) {
+        *b = v as u8;
+    }
+    at + 1
 }
 
 #[inline]

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::{Shard, ShardState};
 use crate::error::Result;
 use crate::log::LogAppendInfo;
-use crate::producer::record::{BatchDelivery, Callbacks};
+use crate::producer::batch_ref::BatchRef;
+use crate::producer::record::Callbacks;
 use crate::producer::route::Route;
 use crate::producer::writer::{self, ProducedBatch};
 use crate::producer::Shared;
@@ -38,7 +39,7 @@ pub(super) struct DirectBatch {
     route: Arc<Route>,
     partition: u32,
     result: Result<LogAppendInfo>,
-    delivery: Arc<BatchDelivery>,
+    delivery: BatchRef,
     callbacks: Callbacks,
 }
 

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, TimestampType, HEADER_SIZE};
 
+use super::batch_ref::{BatchRef, OpenRef};
 use super::clock::Clock;
 use super::pace::Pace;
 use super::partitioner::{key_partition, Rng, Sticky};
-use super::record::{BatchDelivery, Callback, Callbacks, Delivery, ProducerRecord, RecordMetadata};
+use super::record::{BatchDelivery, Callback, Callbacks, Delivery, ProducerRecord};
 use super::route::Route;
 use super::spin::SpinLock;
 use super::writer::{ProducedBatch, WriterMsg};
@@ -86,7 +87,7 @@ struct OpenBatch {
     buffer: BatchBuffer,
     /// Bytes of `buffer.memory` lent for this batch.
     reserved: usize,
-    delivery: Arc<BatchDelivery>,
+    delivery: OpenRef,
     opened: Instant,
     callbacks: Callbacks,
     /// Opened by a saturated sender with `linger.ms=0`: records gather in it until it holds
@@ -254,7 +255,6 @@ impl ShardState {
     ) -> Result<Append> {
         let t = self.topic_index(shared, record.topic)?;
         let (key, value, headers) = (record.key, record.value, record.headers);
-        let alone = HEADER_SIZE + BatchBuffer::first_record_size(key, value, headers);
         let (mut partition, sticky) = self.choose_partition(shared, t, record)?;
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
         if key.is_none() && topic.route.compacted {
@@ -263,67 +263,40 @@ impl ShardState {
                 reason: crate::log::cleaner::KEYLESS_IN_COMPACTED_TOPIC,
             });
         }
-        check_size(shared, &topic.route, partition, alone)?;
-
-        // A record that does not fit the open batch seals it; a sticky record then moves to
-        // the next partition (KIP-794 switches once the partition's batch is full).
-        if !topic.fits(partition, timestamp, record) {
-            self.seal(shared, t, partition);
-            if sticky {
-                let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-                topic.sticky.switch();
-                partition = self.choose_partition(shared, t, record)?.0;
-                // The next partition may hold a batch too full for the record as well.
-                let topic = self.topics.get(t).ok_or(EngineError::ProducerClosed)?;
-                if !topic.fits(partition, timestamp, record) {
-                    self.seal(shared, t, partition);
-                }
-            }
-        }
-        let p = partition as usize;
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        // Most records go into the partition's open batch. One that fits it is within every
+        // size limit, since the batch is.
+        let mut fitted = topic.try_append(partition, timestamp, record)?;
         let mut opened = false;
-        if topic.batches.get(p).is_some_and(Option::is_none) {
-            let size = alone.max(topic.route.batch_limit);
-            let (mut buffer, hot) = match memory.take() {
-                Some((buffer, reserved)) if reserved == size => (buffer, false),
-                Some(other) => {
-                    *memory = Some(other);
-                    return Ok(Append::NeedMemory(size));
-                }
-                None => match self.spare.take() {
-                    Some(spare) if size == shared.pool.poolable() => (spare, true),
-                    spare => {
-                        self.spare = spare;
-                        match shared.pool.try_allocate(size) {
-                            Some(buffer) => (buffer, false),
-                            None => return Ok(Append::NeedMemory(size)),
-                        }
+        if fitted.is_none() {
+            let alone = HEADER_SIZE + BatchBuffer::first_record_size(key, value, headers);
+            check_size(shared, &topic.route, partition, alone)?;
+            // A record that does not fit the open batch seals it; a sticky record then moves
+            // to the next partition (KIP-794 switches once the partition's batch is full),
+            // which may hold a batch too full for the record as well.
+            if topic.has_open(partition) {
+                self.seal(shared, t, partition);
+                if sticky {
+                    let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+                    topic.sticky.switch();
+                    partition = self.choose_partition(shared, t, record)?.0;
+                    let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+                    fitted = topic.try_append(partition, timestamp, record)?;
+                    if fitted.is_none() && topic.has_open(partition) {
+                        self.seal(shared, t, partition);
                     }
-                },
-            };
-            let delivery = Arc::new(BatchDelivery::new(
-                Arc::clone(&topic.route.name),
-                partition,
-                shared.config.acks == Acks::None,
-            ));
-            if !hot {
-                warm(&mut buffer);
+                }
             }
-            if let Some(slot) = topic.batches.get_mut(p) {
-                *slot = Some(OpenBatch {
-                    buffer: BatchBuffer::new(buffer),
-                    reserved: size,
-                    delivery,
-                    opened: Instant::now(),
-                    callbacks: Vec::new(),
-                    gather: self.saturated,
-                });
+            if fitted.is_none() {
+                match self.open_batch(shared, t, partition, alone, memory)? {
+                    Some(append) => return Ok(append),
+                    None => opened = true,
+                }
+                let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+                fitted = topic.try_append(partition, timestamp, record)?;
             }
-            self.open += 1;
-            opened = true;
         }
-
+        let appended = fitted.ok_or(EngineError::ProducerClosed)?;
+        let p = partition as usize;
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
         let batch_limit = topic.route.batch_limit;
         let open = topic
@@ -331,26 +304,13 @@ impl ShardState {
             .get_mut(p)
             .and_then(Option::as_mut)
             .ok_or(EngineError::ProducerClosed)?;
-        let before = open.buffer.size();
-        open.buffer.append(timestamp, key, value, headers)?;
-        let appended = open.buffer.size() - before;
         let index = open.buffer.len() - 1;
         let delivery = match callback.take() {
             Some(callback) => {
                 open.callbacks.push((index, timestamp, callback));
                 None
             }
-            None if shared.config.acks == Acks::None => Some(Delivery::ready(RecordMetadata {
-                topic: Arc::clone(&topic.route.name),
-                partition,
-                offset: -1,
-                timestamp,
-            })),
-            None => Some(Delivery::in_batch(
-                Arc::clone(&open.delivery),
-                index,
-                timestamp,
-            )),
+            None => Some(Delivery::in_batch(open.delivery.handle(), index, timestamp)),
         };
         let full = open.buffer.size() >= batch_limit;
         // With `linger.ms=0` a batch seals as soon as its partition has nothing on the way;
@@ -374,6 +334,58 @@ impl ShardState {
             shared.wake_linger();
         }
         Ok(Append::Done(delivery))
+    }
+
+    /// Opens a batch for partition `partition` of topic `t` (which has none), of
+    /// `batch.size` or the `alone` bytes of a larger record: `None` once it is open, or what
+    /// the caller must get first.
+    fn open_batch(
+        &mut self,
+        shared: &Shared,
+        t: usize,
+        partition: u32,
+        alone: usize,
+        memory: &mut Option<(Vec<u8>, usize)>,
+    ) -> Result<Option<Append>> {
+        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let size = alone.max(topic.route.batch_limit);
+        let (mut buffer, hot) = match memory.take() {
+            Some((buffer, reserved)) if reserved == size => (buffer, false),
+            Some(other) => {
+                *memory = Some(other);
+                return Ok(Some(Append::NeedMemory(size)));
+            }
+            None => match self.spare.take() {
+                Some(spare) if size == shared.pool.poolable() => (spare, true),
+                spare => {
+                    self.spare = spare;
+                    match shared.pool.try_allocate(size) {
+                        Some(buffer) => (buffer, false),
+                        None => return Ok(Some(Append::NeedMemory(size))),
+                    }
+                }
+            },
+        };
+        let delivery = OpenRef::new(BatchDelivery::new(
+            Arc::clone(&topic.route.name),
+            partition,
+            shared.config.acks == Acks::None,
+        ));
+        if !hot {
+            warm(&mut buffer);
+        }
+        if let Some(slot) = topic.batches.get_mut(partition as usize) {
+            *slot = Some(OpenBatch {
+                buffer: BatchBuffer::new(buffer),
+                reserved: size,
+                delivery,
+                opened: Instant::now(),
+                callbacks: Vec::new(),
+                gather: self.saturated,
+            });
+            self.open += 1;
+        }
+        Ok(None)
     }
 
     /// Index in `topics` of `name`, looking the topic up again if the engine's topics
@@ -559,7 +571,8 @@ impl ShardState {
             callbacks,
             ..
         } = open;
-        let fail = |e: EngineError, delivery: Arc<BatchDelivery>, callbacks| {
+        let delivery = delivery.seal();
+        let fail = |e: EngineError, delivery: BatchRef, callbacks| {
             shared.pool.release(Vec::new(), reserved);
             delivery.complete_with(Err(e), callbacks);
         };
@@ -601,17 +614,35 @@ impl ShardState {
 }
 
 impl TopicBatches {
-    /// Whether the record fits the open batch of `partition` (or there is none).
-    fn fits(&self, partition: u32, timestamp: i64, record: &ProducerRecord<'_>) -> bool {
+    /// Appends the record to the open batch of `partition` if there is one and the record
+    /// fits it: the bytes it took, or `None`.
+    #[inline]
+    fn try_append(
+        &mut self,
+        partition: u32,
+        timestamp: i64,
+        record: &ProducerRecord<'_>,
+    ) -> Result<Option<usize>> {
+        let Some(open) = self
+            .batches
+            .get_mut(partition as usize)
+            .and_then(Option::as_mut)
+        else {
+            return Ok(None);
+        };
+        Ok(open.buffer.try_append(
+            timestamp,
+            record.key,
+            record.value,
+            record.headers,
+            open.reserved,
+        )?)
+    }
+
+    fn has_open(&self, partition: u32) -> bool {
         self.batches
             .get(partition as usize)
-            .and_then(Option::as_ref)
-            .is_none_or(|open| {
-                let size =
-                    open.buffer
-                        .record_size(timestamp, record.key, record.value, record.headers);
-                open.buffer.size() + size <= open.reserved
-            })
+            .is_some_and(Option::is_some)
     }
 }
 
