@@ -4,8 +4,9 @@
 //! send again; many threads sending to the same partitions at once, some appending
 //! themselves and some through the writers, keep every key's order and call back in offset
 //! order; a callback that panics in `send` leaves the partition usable; a sender that sends
-//! flat out gathers records into batches; and the buffer a sending thread keeps for its
-//! next batch goes to a sender that waits for memory.
+//! flat out gathers records into batches; threads sending flat out, as many as the CPUs,
+//! append their full batches themselves and keep every key's order; and the buffer a
+//! sending thread keeps for its next batch goes to a sender that waits for memory.
 
 mod common;
 mod producer_support;
@@ -197,6 +198,81 @@ fn concurrent_senders_keep_key_order_and_call_back_in_offset_order() {
     }
     assert_eq!(next.len(), THREADS * KEYS);
     assert!(next.values().all(|&n| n == PER_KEY), "no record is missing");
+    producer.close().unwrap();
+}
+
+#[test]
+fn busy_senders_as_many_as_the_cpus_append_their_full_batches_themselves() {
+    // Twice as many threads as CPUs, each filling 16 KiB batches of 4 KB records (with
+    // `linger.ms=5`, so only a full batch is sealed by its sender) in a few microseconds.
+    let threads = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    const PER_THREAD: usize = 2000;
+    const PARTITIONS: u32 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine
+        .create_topic(topic("t", PARTITIONS).config("segment.bytes", (64u32 << 20).to_string()))
+        .unwrap();
+    let producer = engine
+        .producer(ProducerConfig {
+            acks: Acks::Leader,
+            ..ProducerConfig::default()
+        })
+        .unwrap();
+    let in_sender = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for thread in 0..threads {
+            let (producer, in_sender) = (producer.clone(), Arc::clone(&in_sender));
+            s.spawn(move || {
+                let me = std::thread::current().id();
+                let mut value = vec![b'v'; 4000];
+                for sequence in 0..PER_THREAD {
+                    let key = format!("{thread}-{}", sequence % 8);
+                    let tag = format!("{thread}:{sequence}:");
+                    value[..tag.len()].copy_from_slice(tag.as_bytes());
+                    let in_sender = Arc::clone(&in_sender);
+                    producer
+                        .send_with_callback(
+                            ProducerRecord::new("t").key(&key).value(&value),
+                            move |r| {
+                                r.unwrap();
+                                if std::thread::current().id() == me {
+                                    in_sender.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            },
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    producer.flush().unwrap();
+    // Only a sending thread's own seals (of full batches here) run callbacks in it.
+    assert!(
+        in_sender.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no full batch was appended by its sending thread"
+    );
+    let mut next: HashMap<String, usize> = HashMap::new();
+    let mut records = 0;
+    for p in 0..PARTITIONS {
+        for (expected, record) in fetched_batches(&engine, "t", p)
+            .iter()
+            .flat_map(|b| b.records.iter())
+            .enumerate()
+        {
+            assert_eq!(record.offset, expected as i64, "offsets are contiguous");
+            let key = String::from_utf8(record.key.clone().unwrap()).unwrap();
+            let mut fields = record.text().split(':');
+            let thread: usize = fields.next().unwrap().parse().unwrap();
+            let sequence: usize = fields.next().unwrap().parse().unwrap();
+            assert_eq!(key, format!("{thread}-{}", sequence % 8));
+            let seen = next.entry(key.clone()).or_insert(sequence % 8);
+            assert_eq!(sequence, *seen, "key {key} out of order in partition {p}");
+            *seen += 8;
+            records += 1;
+        }
+    }
+    assert_eq!(records, threads * PER_THREAD, "no record is missing");
     producer.close().unwrap();
 }
 

@@ -250,7 +250,9 @@ mod tests {
 
     fn refs(batch: &BatchRef) -> usize {
         // SAFETY: `batch` keeps it alive.
-        unsafe { batch.counted.as_ref() }.refs.load(Ordering::Relaxed)
+        unsafe { batch.counted.as_ref() }
+            .refs
+            .load(Ordering::Relaxed)
     }
 
     #[test]

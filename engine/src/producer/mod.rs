@@ -9,7 +9,8 @@
 //! deliveries once `acks` is satisfied. A small batch whose partition has nothing else on
 //! the way (the usual case with `linger.ms=0` and a moderate rate) is appended by the
 //! sending thread itself instead, in the same order (see `route.rs`), so that no thread has
-//! to be woken between `send` and the acknowledgment.
+//! to be woken between `send` and the acknowledgment; so is a full batch while the threads
+//! sending flat out are as many as the CPUs, when a writer could only take time from them.
 //!
 //! ```
 //! use silt_engine::{Engine, EngineConfig, NewTopic};
@@ -115,6 +116,10 @@ pub(crate) struct Shared {
     /// whose batches go through the writers to the syncer's group commit.
     direct_appends: bool,
     closed: AtomicBool,
+    /// CPUs the process may use.
+    cpus: usize,
+    /// What [`nanos`](Self::nanos) counts from.
+    epoch: Instant,
     linger_thread: Arc<OnceLock<Thread>>,
     linger_idle: AtomicBool,
 }
@@ -202,6 +207,8 @@ impl Producer {
             queues: Queues::default(),
             direct_appends: !acks_all,
             closed: AtomicBool::new(false),
+            cpus,
+            epoch: Instant::now(),
             linger_thread,
             linger_idle: AtomicBool::new(false),
             config,
@@ -373,6 +380,11 @@ impl Shared {
         let index = slot % self.shards.len();
         #[allow(clippy::indexing_slicing, reason = "index < len by the modulo")]
         &self.shards[index]
+    }
+
+    /// `at` in nanoseconds since the producer started.
+    pub(crate) fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     pub(crate) fn is_closed(&self) -> bool {

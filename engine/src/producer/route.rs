@@ -14,6 +14,11 @@
 //! earlier is queued, being appended or being completed), and while the claim stands every
 //! later batch goes to the writer, which waits for the claim to end before appending. A
 //! partition's batches are therefore appended, and completed, in the order they were sealed.
+//!
+//! Batches of any size take the same path while the threads sending flat out are as many as
+//! the CPUs: a writer would then only compete with them for the cores. A sending thread then
+//! waits a few microseconds for its partition to drain before it gives up on the claim
+//! ([`Route::claim_within`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -239,6 +244,30 @@ impl Route {
         self.queues
             .get(partition as usize)
             .is_some_and(|q| q.claim())
+    }
+
+    /// As [`claim`](Self::claim), waiting up to `patience` for the partition to drain: what
+    /// is on its way is at most a few batches, appended by a writer or another sending thread.
+    pub(crate) fn claim_within(&self, partition: u32, patience: std::time::Duration) -> bool {
+        let Some(q) = self.queues.get(partition as usize) else {
+            return false;
+        };
+        if q.claim() {
+            return true;
+        }
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+                if q.idle() && q.claim() {
+                    return true;
+                }
+            }
+            if start.elapsed() >= patience {
+                return false;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Waits until no sending thread appends a batch of `partition` (the writer, before it

@@ -18,8 +18,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::memory::BufferPool;
 use super::batch_ref::BatchRef;
+use super::memory::BufferPool;
 use super::record::{Appended, Callbacks};
 use super::route::Route;
 use crate::error::EngineError;

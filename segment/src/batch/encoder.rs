@@ -314,13 +314,12 @@ impl BatchBuffer {
         } else {
             self.base_timestamp
         };
-        let ts_delta =
-            timestamp
-                .checked_sub(base_timestamp)
-                .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
-                    timestamp,
-                    base: base_timestamp,
-                }))?;
+        let ts_delta = timestamp
+            .checked_sub(base_timestamp)
+            .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
+                timestamp,
+                base: base_timestamp,
+            }))?;
         let offset_delta = self.count as i32;
         let body = body_size(ts_delta, offset_delta, key, value, headers);
         let body_i32 = i32::try_from(body).map_err(|_| {

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Shard, ShardState};
 use crate::error::Result;
@@ -19,7 +20,8 @@ use crate::producer::Shared;
 /// Largest sealed batch a sending thread appends itself rather than handing it to the
 /// partition's writer. A small batch costs less to append than waking the writer does; a
 /// large one is a copy the writer does better on another core while the sender encodes the
-/// next (full batches of the default `batch.size` never take this path).
+/// next (full batches of the default `batch.size` take this path only while busy senders
+/// occupy every CPU: see [`BUSY_FILL`]).
 pub(super) const DIRECT_APPEND_MAX_BYTES: usize = 8192;
 
 /// With `linger.ms=0`, what a saturated sender's batch gathers before it seals (see
@@ -32,6 +34,21 @@ pub(super) const GATHER_BYTES: usize = 4096;
 /// [`GATHER_BYTES`]) to the sending thread: the last batch of a saturated run, whose
 /// sender paused, is sealed by its next send or, at the latest, then.
 pub(super) const GATHER_TAIL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A sending thread that fills a batch within this time is busy: at 100-byte records and the
+/// default `batch.size`, that is over half of a core spent sending. While busy senders are as
+/// many as the CPUs, each appends its own full batches (when their partition can be claimed)
+/// rather than handing them to a writer: the writer's copy costs the same CPU time either
+/// way, and a writer competing with the senders for the cores adds its spinning, wake-ups
+/// and cache traffic to it.
+pub(super) const BUSY_FILL: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// How long a busy sending thread waits for its partition to drain before it hands its full
+/// batch to the writer after all: about the time a writer takes to append a few batches.
+const CLAIM_PATIENCE: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// How long a sending thread counts as busy after it filled a batch within [`BUSY_FILL`].
+const BUSY_HOLD: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A batch the sending thread appended itself under the shard's lock, to complete (run
 /// callbacks, which may send again) once it has released the lock.
@@ -80,6 +97,25 @@ impl Shard {
     }
 }
 
+impl Shared {
+    /// Called by a sending thread whose batch, opened at `opened`, just filled: marks its
+    /// shard busy (`busy_until`) if it filled within [`BUSY_FILL`]; returns whether busy
+    /// sending threads are now at least as many as the CPUs.
+    pub(super) fn senders_fill_cpus(&self, opened: Instant, busy_until: &AtomicU64) -> bool {
+        let now = Instant::now();
+        let now_ns = self.nanos(now);
+        if now.duration_since(opened) <= BUSY_FILL {
+            busy_until.store(now_ns + BUSY_HOLD.as_nanos() as u64, Ordering::Relaxed);
+        }
+        let busy = self
+            .shards
+            .iter()
+            .filter(|shard| shard.busy_until.load(Ordering::Relaxed) > now_ns)
+            .count();
+        busy >= self.cpus
+    }
+}
+
 impl ShardState {
     /// Appends `batch` here if `send` allows it, the batch is small and its partition can be
     /// claimed, and leaves it in `direct` for the sending thread to complete once it has
@@ -89,10 +125,13 @@ impl ShardState {
         shared: &Shared,
         batch: ProducedBatch,
     ) -> Option<ProducedBatch> {
-        if !self.direct_allowed
-            || batch.bytes.len() > DIRECT_APPEND_MAX_BYTES
-            || !batch.route.claim(batch.partition)
-        {
+        let claimed = self.direct_allowed
+            && if self.direct_any_size {
+                batch.route.claim_within(batch.partition, CLAIM_PATIENCE)
+            } else {
+                batch.bytes.len() <= DIRECT_APPEND_MAX_BYTES && batch.route.claim(batch.partition)
+            };
+        if !claimed {
             return Some(batch);
         }
         self.direct_allowed = false;

@@ -45,6 +45,9 @@ pub(crate) struct Shard {
     /// With `linger.ms=0`: when (in [`Ticks`](super::clock::Ticks)) the last `send` on this
     /// shard ended.
     last_end: AtomicU64,
+    /// Until when (ns on the producer's clock) this shard's sending thread counts as busy:
+    /// it filled a batch fast (see [`direct::BUSY_FILL`]).
+    busy_until: AtomicU64,
 }
 
 struct ShardState {
@@ -61,6 +64,9 @@ struct ShardState {
     /// Whether the next batch sealed may be appended by the sending thread: set by `send`
     /// for its own seals only, while no such append of this shard is under way.
     direct_allowed: bool,
+    /// Whether that batch may be appended there whatever its size: busy senders occupy every
+    /// CPU, so a writer would only take time from them (see [`direct::BUSY_FILL`]).
+    direct_any_size: bool,
     /// The batch the sending thread appended itself, to complete once it has released the
     /// shard's lock.
     direct: Option<DirectBatch>,
@@ -115,6 +121,7 @@ impl Shard {
                 clock: Clock::new(),
                 producer_id: None,
                 direct_allowed: false,
+                direct_any_size: false,
                 direct: None,
                 spare: None,
                 pace: Pace::default(),
@@ -122,6 +129,7 @@ impl Shard {
             }),
             direct: AtomicU64::new(0),
             last_end: AtomicU64::new(0),
+            busy_until: AtomicU64::new(0),
         }
     }
 
@@ -157,7 +165,14 @@ impl Shard {
             let ticks = (shared.config.linger_ms == 0).then(|| state.clock.ticks());
             state.saturated = ticks.is_some() && self.pace(&mut state);
             state.direct_allowed = shared.direct_appends && directs.is_multiple_of(2);
-            let appended = state.append(shared, record, timestamp, &mut callback, &mut memory);
+            let appended = state.append(
+                shared,
+                &self.busy_until,
+                record,
+                timestamp,
+                &mut callback,
+                &mut memory,
+            );
             state.direct_allowed = false;
             let direct = state.direct.take();
             if direct.is_some() {
@@ -245,9 +260,14 @@ impl Shard {
 }
 
 impl ShardState {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the send's parts, passed through"
+    )]
     fn append(
         &mut self,
         shared: &Shared,
+        busy_until: &AtomicU64,
         record: &ProducerRecord<'_>,
         timestamp: i64,
         callback: &mut Option<Callback>,
@@ -274,7 +294,7 @@ impl ShardState {
             // to the next partition (KIP-794 switches once the partition's batch is full),
             // which may hold a batch too full for the record as well.
             if topic.has_open(partition) {
-                self.seal(shared, t, partition);
+                self.seal_filled(shared, busy_until, t, partition);
                 if sticky {
                     let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
                     topic.sticky.switch();
@@ -320,7 +340,9 @@ impl ShardState {
         let idle = shared.config.linger_ms == 0
             && !gathering
             && (topic.route.idle(p) || (!full && topic.route.wait_for_drain(p)));
-        if full || idle {
+        if full {
+            self.seal_filled(shared, busy_until, t, partition);
+        } else if idle {
             self.seal(shared, t, partition);
         }
         let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
@@ -547,6 +569,24 @@ impl ShardState {
         };
         batch.route.queued(p);
         shared.hand_to_writer(WriterMsg::Batch(batch));
+    }
+
+    /// As [`seal`](Self::seal), for a batch the sending thread filled: one it may then append
+    /// itself whatever its size, while busy senders occupy every CPU.
+    fn seal_filled(&mut self, shared: &Shared, busy_until: &AtomicU64, t: usize, p: u32) {
+        if self.direct_allowed {
+            let opened = self
+                .topics
+                .get(t)
+                .and_then(|topic| topic.batches.get(p as usize))
+                .and_then(Option::as_ref)
+                .map(|open| open.opened);
+            if let Some(opened) = opened {
+                self.direct_any_size = shared.senders_fill_cpus(opened, busy_until);
+            }
+        }
+        self.seal(shared, t, p);
+        self.direct_any_size = false;
     }
 
     /// Takes the open batch of partition `p` of topic `t` (if any) and finishes it: header,
