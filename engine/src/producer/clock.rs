@@ -9,12 +9,18 @@
 //! The shortcut is taken only on x86-64 and only where the kernel itself keeps time with the
 //! timestamp counter (its `clocksource` is `tsc`, which it picks only when the counter is
 //! stable and synchronized across cores); elsewhere every record reads the system clock.
+//! The counter's rate is measured once per process (the first clock to watch it for
+//! [`CALIBRATION_NS`] publishes it), so a new producer's shards trust it at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 /// How long the counter is watched before its rate is trusted.
 const CALIBRATION_NS: u64 = 20_000_000;
+
+/// Counter ticks in half a millisecond, once a clock of this process has measured it.
+static HALF_MS_TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// A shard's clock. Not shared: each shard owns one, behind its lock.
 #[derive(Debug)]
@@ -33,7 +39,8 @@ impl Clock {
         Clock {
             last_ticks: 0,
             last_ms: 0,
-            half_ms_ticks: 0,
+            // Relaxed: the value alone is published, and it is the same for every reader.
+            half_ms_ticks: HALF_MS_TICKS.load(Ordering::Relaxed),
             anchor: None,
         }
     }
@@ -67,6 +74,7 @@ impl Clock {
                         // A counter that did not advance sensibly is not used.
                         if per_ns.is_finite() && per_ns > 0.01 && per_ns < 100.0 {
                             self.half_ms_ticks = (per_ns * 500_000.0) as u64;
+                            HALF_MS_TICKS.store(self.half_ms_ticks, Ordering::Relaxed);
                         } else {
                             self.anchor = None;
                         }

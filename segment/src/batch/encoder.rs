@@ -5,7 +5,7 @@ use super::header::{
     Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
 };
 use crate::error::{EncodeFault, Result, SegmentError};
-use crate::varint::{put_varint, varint_len, varlong_len};
+use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// A header to write with a record: a UTF-8 key and a value that may be null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,20 +341,17 @@ impl BatchBuffer {
         // Exactly the record's size: a caller that checked it fits the capacity gets no
         // reallocation.
         out.reserve(size);
-        // The fields before the key's bytes, at most 5 + 1 + 10 + 5 + 5 bytes, go in one copy.
-        let mut head = [0u8; 26];
-        let mut at = write_varlong(&mut head, 0, body_i32.into());
-        at += 1; // record attributes: unused
-        at = write_varlong(&mut head, at, ts_delta);
-        at = write_varlong(&mut head, at, offset_delta.into());
-        at = write_varlong(&mut head, at, bytes_len(key));
-        out.extend_from_slice(head.get(..at).unwrap_or_default());
+        // Byte by byte into the buffer (its room was reserved above): staged in a local array
+        // and copied from there, each byte would be a load that cannot be forwarded.
+        put_varint(out, body_i32);
+        out.push(0); // record attributes: unused
+        put_varlong(out, ts_delta);
+        put_varint(out, offset_delta);
+        put_varlong(out, bytes_len(key));
         if let Some(key) = key {
             out.extend_from_slice(key);
         }
-        let mut tail = [0u8; 5];
-        let at = write_varlong(&mut tail, 0, bytes_len(value));
-        out.extend_from_slice(tail.get(..at).unwrap_or_default());
+        put_varlong(out, bytes_len(value));
         if let Some(value) = value {
             out.extend_from_slice(value);
         }
@@ -502,24 +499,6 @@ fn body_size(
 #[inline]
 fn bytes_len(bytes: Option<&[u8]>) -> i64 {
     bytes.map_or(-1, |b| b.len() as i64)
-}
-
-/// Writes `value` as a zig-zag varlong into `out` at `at`; returns where it ends. `out` must
-/// have room (a varlong takes at most 10 bytes); bytes past its end are dropped.
-#[inline]
-fn write_varlong<const N: usize>(out: &mut [u8; N], mut at: usize, value: i64) -> usize {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        if let Some(b) = out.get_mut(at) {
-            *b = (v as u8) | 0x80;
-        }
-        at += 1;
-        v >>= 7;
-    }
-    if let Some(b) = out.get_mut(at) {
-        *b = v as u8;
-    }
-    at + 1
 }
 
 #[inline]
