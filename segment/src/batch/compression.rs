@@ -172,9 +172,9 @@ pub struct Compressor {
     /// Where [`BatchBuffer::finish`](super::BatchBuffer::finish) compresses records before
     /// copying them back behind the header.
     pub(crate) scratch: Vec<u8>,
-    /// Where an LZ4 block is compressed before it is copied out: kept at its largest size,
-    /// so it is zeroed once rather than per block.
-    lz4_block: Vec<u8>,
+    /// Where an LZ4 frame is built: kept at its largest size, so it is zeroed once rather
+    /// than per frame, and blocks are compressed straight into it.
+    lz4_frame: Vec<u8>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -202,7 +202,7 @@ impl Compressor {
         let fail = |source| SegmentError::Compress { codec, source };
         match codec {
             Compression::None => out.extend_from_slice(records),
-            Compression::Lz4 => lz4_frame(records, out, &mut self.lz4_block).map_err(fail)?,
+            Compression::Lz4 => out.extend_from_slice(self.lz4(records).map_err(fail)?),
             Compression::Zstd => {
                 let zstd = match &mut self.zstd {
                     Some((level, c)) if *level == zstd_level => c,
@@ -244,30 +244,50 @@ const LZ4_BLOCK: usize = 64 << 10;
 /// compressed straight into `out` with the block API (no per-call frame encoder, no copy of
 /// the input); a block that would not shrink is stored raw (size word's high bit set), as
 /// the frame format allows.
-fn lz4_frame(records: &[u8], out: &mut Vec<u8>, block_out: &mut Vec<u8>) -> std::io::Result<()> {
-    out.extend_from_slice(lz4_frame_header()?);
-    for block in records.chunks(LZ4_BLOCK) {
-        let bound = lz4_flex::block::get_maximum_output_size(block.len());
-        if block_out.len() < bound {
-            block_out.resize(bound, 0);
+impl Compressor {
+    /// `records` as an LZ4 frame (Kafka's: independent 64 KiB blocks, no checksums), built
+    /// in the compressor's frame buffer, blocks compressed straight into it. A block that
+    /// does not shrink is stored raw.
+    pub(crate) fn lz4(&mut self, records: &[u8]) -> std::io::Result<&[u8]> {
+        let header = lz4_frame_header()?;
+        let bound = header.len()
+            + records
+                .chunks(LZ4_BLOCK)
+                .map(|block| 4 + lz4_flex::block::get_maximum_output_size(block.len()))
+                .sum::<usize>()
+            + 4;
+        let frame = &mut self.lz4_frame;
+        if frame.len() < bound {
+            frame.resize(bound, 0);
         }
-        let compressed = lz4_flex::block::compress_into(block, block_out)
-            .ok()
-            .filter(|&n| n < block.len())
-            .and_then(|n| block_out.get(..n));
-        match compressed {
-            Some(bytes) => {
-                out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                out.extend_from_slice(bytes);
-            }
-            None => {
-                out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
-                out.extend_from_slice(block);
-            }
+        let mut at = put(frame, 0, header)?;
+        for block in records.chunks(LZ4_BLOCK) {
+            let room = frame.get_mut(at + 4..).ok_or_else(past_bound)?;
+            at = match lz4_flex::block::compress_into(block, room) {
+                Ok(n) if n < block.len() => put(frame, at, &(n as u32).to_le_bytes())? + n,
+                _ => {
+                    let raw = block.len() as u32 | 0x8000_0000;
+                    let at = put(frame, at, &raw.to_le_bytes())?;
+                    put(frame, at, block)?
+                }
+            };
         }
+        let end = put(frame, at, &[0; 4])?; // end mark
+        frame.get(..end).ok_or_else(past_bound)
     }
-    out.extend_from_slice(&[0; 4]); // end mark
-    Ok(())
+}
+
+/// Copies `bytes` into `frame` at `at`; returns where they end.
+fn put(frame: &mut [u8], at: usize, bytes: &[u8]) -> std::io::Result<usize> {
+    frame
+        .get_mut(at..at + bytes.len())
+        .ok_or_else(past_bound)?
+        .copy_from_slice(bytes);
+    Ok(at + bytes.len())
+}
+
+fn past_bound() -> std::io::Error {
+    std::io::Error::other("lz4 frame past its bound")
 }
 
 /// The 7-byte frame header (magic, FLG, BD, header checksum) for those settings, taken
@@ -310,8 +330,8 @@ mod lz4_tests {
             })
             .collect();
         input.extend(std::iter::repeat_n(b'k', 150_000));
-        let mut frame = Vec::new();
-        lz4_frame(&input, &mut frame, &mut Vec::new()).unwrap();
+        let mut compressor = Compressor::new();
+        let frame = compressor.lz4(&input).unwrap().to_vec();
         assert!(frame.len() < input.len(), "the repeated part compresses");
         let mut decoded = Vec::new();
         lz4_flex::frame::FrameDecoder::new(&frame[..])

@@ -378,7 +378,17 @@ impl BatchBuffer {
         }
         let c = config;
         let mut buf = self.buf;
-        if c.compression != Compression::None {
+        if c.compression == Compression::Lz4 {
+            let records = buf.get(HEADER_SIZE..).unwrap_or_default();
+            let frame = compressor
+                .lz4(records)
+                .map_err(|source| SegmentError::Compress {
+                    codec: Compression::Lz4,
+                    source,
+                })?;
+            buf.truncate(HEADER_SIZE);
+            buf.extend_from_slice(frame);
+        } else if c.compression != Compression::None {
             let mut scratch = std::mem::take(&mut compressor.scratch);
             scratch.clear();
             let records = buf.get(HEADER_SIZE..).unwrap_or_default();
