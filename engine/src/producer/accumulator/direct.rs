@@ -20,8 +20,7 @@ use crate::producer::Shared;
 /// Largest sealed batch a sending thread appends itself rather than handing it to the
 /// partition's writer. A small batch costs less to append than waking the writer does; a
 /// large one is a copy the writer does better on another core while the sender encodes the
-/// next (full batches of the default `batch.size` take this path only while busy senders
-/// occupy every CPU: see [`BUSY_FILL`]).
+/// next. A batch a busy sender filled follows [`DirectRule`] instead (see [`BUSY_FILL`]).
 pub(super) const DIRECT_APPEND_MAX_BYTES: usize = 8192;
 
 /// With `linger.ms=0`, what a saturated sender's batch gathers before it seals (see
@@ -97,22 +96,39 @@ impl Shard {
     }
 }
 
+/// Which sealed batches the sending thread may append itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DirectRule {
+    /// Small ones ([`DIRECT_APPEND_MAX_BYTES`]): a batch sealed with its partition idle.
+    Small,
+    /// None: a batch a busy sender filled while CPUs are left for the writer, which then
+    /// copies it while the sender fills the next.
+    Never,
+    /// Any, waiting briefly for the partition: busy senders occupy every CPU.
+    AnySize,
+}
+
 impl Shared {
     /// Called by a sending thread whose batch, opened at `opened`, just filled: marks its
-    /// shard busy (`busy_until`) if it filled within [`BUSY_FILL`]; returns whether busy
-    /// sending threads are now at least as many as the CPUs.
-    pub(super) fn senders_fill_cpus(&self, opened: Instant, busy_until: &AtomicU64) -> bool {
+    /// shard busy (`busy_until`) if it filled within [`BUSY_FILL`], and says which rule its
+    /// append follows.
+    pub(super) fn filled_batch_rule(&self, opened: Instant, busy_until: &AtomicU64) -> DirectRule {
         let now = Instant::now();
-        let now_ns = self.nanos(now);
-        if now.duration_since(opened) <= BUSY_FILL {
-            busy_until.store(now_ns + BUSY_HOLD.as_nanos() as u64, Ordering::Relaxed);
+        if now.duration_since(opened) > BUSY_FILL {
+            return DirectRule::Small;
         }
+        let now_ns = self.nanos(now);
+        busy_until.store(now_ns + BUSY_HOLD.as_nanos() as u64, Ordering::Relaxed);
         let busy = self
             .shards
             .iter()
             .filter(|shard| shard.busy_until.load(Ordering::Relaxed) > now_ns)
             .count();
-        busy >= self.cpus
+        if busy >= self.cpus {
+            DirectRule::AnySize
+        } else {
+            DirectRule::Never
+        }
     }
 }
 
@@ -126,10 +142,13 @@ impl ShardState {
         batch: ProducedBatch,
     ) -> Option<ProducedBatch> {
         let claimed = self.direct_allowed
-            && if self.direct_any_size {
-                batch.route.claim_within(batch.partition, CLAIM_PATIENCE)
-            } else {
-                batch.bytes.len() <= DIRECT_APPEND_MAX_BYTES && batch.route.claim(batch.partition)
+            && match self.direct_rule {
+                DirectRule::Small => {
+                    batch.bytes.len() <= DIRECT_APPEND_MAX_BYTES
+                        && batch.route.claim(batch.partition)
+                }
+                DirectRule::Never => false,
+                DirectRule::AnySize => batch.route.claim_within(batch.partition, CLAIM_PATIENCE),
             };
         if !claimed {
             return Some(batch);

@@ -30,7 +30,7 @@ use super::writer::{ProducedBatch, WriterMsg};
 use super::Shared;
 use crate::config::Acks;
 use crate::error::{EngineError, Result};
-use direct::{DirectBatch, GATHER_BYTES, GATHER_TAIL};
+use direct::{DirectBatch, DirectRule, GATHER_BYTES, GATHER_TAIL};
 
 mod direct;
 
@@ -64,9 +64,9 @@ struct ShardState {
     /// Whether the next batch sealed may be appended by the sending thread: set by `send`
     /// for its own seals only, while no such append of this shard is under way.
     direct_allowed: bool,
-    /// Whether that batch may be appended there whatever its size: busy senders occupy every
-    /// CPU, so a writer would only take time from them (see [`direct::BUSY_FILL`]).
-    direct_any_size: bool,
+    /// Which batches may be appended there: set for a batch the sending thread filled (see
+    /// [`direct::BUSY_FILL`]), else small ones.
+    direct_rule: DirectRule,
     /// The batch the sending thread appended itself, to complete once it has released the
     /// shard's lock.
     direct: Option<DirectBatch>,
@@ -121,7 +121,7 @@ impl Shard {
                 clock: Clock::new(),
                 producer_id: None,
                 direct_allowed: false,
-                direct_any_size: false,
+                direct_rule: DirectRule::Small,
                 direct: None,
                 spare: None,
                 pace: Pace::default(),
@@ -571,8 +571,9 @@ impl ShardState {
         shared.hand_to_writer(WriterMsg::Batch(batch));
     }
 
-    /// As [`seal`](Self::seal), for a batch the sending thread filled: one it may then append
-    /// itself whatever its size, while busy senders occupy every CPU.
+    /// As [`seal`](Self::seal), for a batch the sending thread filled: a busy sender leaves
+    /// it to the writer while CPUs are left, and appends it itself, whatever its size, once
+    /// busy senders occupy every CPU (see [`direct::BUSY_FILL`]).
     fn seal_filled(&mut self, shared: &Shared, busy_until: &AtomicU64, t: usize, p: u32) {
         if self.direct_allowed {
             let opened = self
@@ -582,11 +583,11 @@ impl ShardState {
                 .and_then(Option::as_ref)
                 .map(|open| open.opened);
             if let Some(opened) = opened {
-                self.direct_any_size = shared.senders_fill_cpus(opened, busy_until);
+                self.direct_rule = shared.filled_batch_rule(opened, busy_until);
             }
         }
         self.seal(shared, t, p);
-        self.direct_any_size = false;
+        self.direct_rule = DirectRule::Small;
     }
 
     /// Takes the open batch of partition `p` of topic `t` (if any) and finishes it: header,
