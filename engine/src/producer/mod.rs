@@ -149,7 +149,8 @@ impl Producer {
             0 => (cpus / 2).clamp(1, 4),
             n => n,
         };
-        let shard_count = (cpus * 2).max(16);
+        // A power of two, so a thread finds its shard with a mask rather than a division.
+        let shard_count = (cpus * 2).max(16).next_power_of_two();
         let client_id = if config.client_id.is_empty() {
             format!("producer-{}", NEXT_CLIENT.fetch_add(1, Ordering::Relaxed))
         } else {
@@ -377,8 +378,9 @@ impl Shared {
             static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
         }
         let slot = SLOT.with(|slot| *slot);
-        let index = slot % self.shards.len();
-        #[allow(clippy::indexing_slicing, reason = "index < len by the modulo")]
+        // `shards.len()` is a power of two.
+        let index = slot & (self.shards.len() - 1);
+        #[allow(clippy::indexing_slicing, reason = "index < len by the mask")]
         &self.shards[index]
     }
 
