@@ -255,6 +255,76 @@ mod tests {
             .load(Ordering::Relaxed)
     }
 
+    /// Counts the deliveries freed: each carries a callback holding one of these.
+    struct Freed(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A delivery whose freeing `freed` counts.
+    fn counted_delivery(freed: &Arc<std::sync::atomic::AtomicUsize>) -> BatchDelivery {
+        let delivery = delivery();
+        let guard = Freed(Arc::clone(freed));
+        delivery.set_callbacks(vec![(0, 0, Box::new(move |_| drop(guard)))]);
+        delivery
+    }
+
+    #[test]
+    fn handles_dropped_across_threads_free_every_delivery_exactly_once() {
+        const THREADS: usize = 4;
+        const BATCHES: usize = 2000;
+        let freed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (to_droppers, handles) = crossbeam_channel::bounded::<Vec<HandleRef>>(64);
+        // Joined with `JoinHandle::join`, which returns once a thread has exited, its
+        // thread-locals (and so what it deferred) dropped; a scope may return before that.
+        let mut threads = Vec::new();
+        // Droppers: take handles of many batches, interleaved, and drop them one by one, so
+        // each thread defers and gives back references of batch after batch.
+        for _ in 0..THREADS {
+            let handles = handles.clone();
+            threads.push(std::thread::spawn(move || {
+                for batch in handles {
+                    for handle in batch {
+                        drop(handle);
+                    }
+                }
+            }));
+        }
+        drop(handles);
+        // Makers: open batches, hand out handles (some dropped before the seal, some after,
+        // some in this thread), seal, and keep or drop the sealed reference.
+        for maker in 0..THREADS {
+            let (to_droppers, freed) = (to_droppers.clone(), Arc::clone(&freed));
+            threads.push(std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                for b in 0..BATCHES {
+                    let mut open = OpenRef::new(counted_delivery(&freed));
+                    let before: Vec<HandleRef> = (0..(b % 7)).map(|_| open.handle()).collect();
+                    to_droppers.send(before).expect("droppers run");
+                    let mine: Vec<HandleRef> = (0..(b % 3)).map(|_| open.handle()).collect();
+                    if (b + maker) % 11 == 0 {
+                        drop(open); // never sealed: the handles keep it
+                    } else {
+                        let sealed = open.seal();
+                        if b % 2 == 0 {
+                            kept.push(sealed.clone());
+                        }
+                    }
+                    drop(mine);
+                }
+                drop(kept);
+            }));
+        }
+        drop(to_droppers);
+        for thread in threads {
+            thread.join().expect("no thread panics");
+        }
+        assert_eq!(freed.load(Ordering::SeqCst), THREADS * BATCHES);
+    }
+
     #[test]
     fn sealing_keeps_one_reference_per_live_handle_plus_the_batch() {
         let mut open = OpenRef::new(delivery());
