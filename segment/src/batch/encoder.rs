@@ -303,12 +303,6 @@ impl BatchBuffer {
         if self.count == i32::MAX as u32 {
             return Err(SegmentError::Encode(EncodeFault::TooManyRecords));
         }
-        check_len("key", key)?;
-        check_len("value", value)?;
-        for h in headers {
-            check_len("header key", Some(h.key.as_bytes()))?;
-            check_len("header value", h.value)?;
-        }
         let base_timestamp = if self.count == 0 {
             timestamp
         } else {
@@ -322,17 +316,25 @@ impl BatchBuffer {
             }))?;
         let offset_delta = self.count as i32;
         let body = body_size(ts_delta, offset_delta, key, value, headers);
+        let size = body + varint_len(i32::try_from(body).unwrap_or(i32::MAX));
+        let total = self.buf.len() as u64 + size as u64;
+        // A record that does not fit is the caller's to place elsewhere (or to refuse as too
+        // large for any batch), whatever else is wrong with it.
+        if total > limit as u64 {
+            return Ok(None);
+        }
+        check_len("key", key)?;
+        check_len("value", value)?;
+        for h in headers {
+            check_len("header key", Some(h.key.as_bytes()))?;
+            check_len("header value", h.value)?;
+        }
         let body_i32 = i32::try_from(body).map_err(|_| {
             SegmentError::Encode(EncodeFault::FieldTooLong {
                 field: "record",
                 len: body,
             })
         })?;
-        let size = body + varint_len(body_i32);
-        let total = self.buf.len() as u64 + size as u64;
-        if total > limit as u64 {
-            return Ok(None);
-        }
         if total > i32::MAX as u64 {
             return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(total)));
         }

@@ -35,7 +35,7 @@ pub(super) const GATHER_BYTES: usize = 4096;
 pub(super) const GATHER_TAIL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A sending thread that fills a batch within this time is busy: at 100-byte records and the
-/// default `batch.size`, that is over half of a core spent sending. While busy senders are as
+/// default `batch.size`, 3 million records a second or more. While busy senders are as
 /// many as the CPUs, each appends its own full batches (when their partition can be claimed)
 /// rather than handing them to a writer: the writer's copy costs the same CPU time either
 /// way, and a writer competing with the senders for the cores adds its spinning, wake-ups
