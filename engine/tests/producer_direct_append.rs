@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::open;
-use producer_support::{fetched_batches, topic};
+use producer_support::{contiguous_records, fetched_batches, topic};
 use silt_engine::config::{Acks, ProducerConfig};
 use silt_engine::producer::{key_partition, ProducerRecord};
 use silt_engine::RecordMetadata;
@@ -182,12 +182,7 @@ fn concurrent_senders_keep_key_order_and_call_back_in_offset_order() {
     }
     let mut next: HashMap<String, usize> = HashMap::new();
     for p in 0..PARTITIONS {
-        for (expected, record) in fetched_batches(&engine, "t", p)
-            .iter()
-            .flat_map(|b| b.records.iter())
-            .enumerate()
-        {
-            assert_eq!(record.offset, expected as i64, "offsets are contiguous");
+        for record in contiguous_records(&engine, "t", p) {
             let key = String::from_utf8(record.key.clone().unwrap()).unwrap();
             assert_eq!(key_partition(key.as_bytes(), PARTITIONS), p);
             let sequence: usize = record.text().rsplit(':').next().unwrap().parse().unwrap();
@@ -255,12 +250,7 @@ fn busy_senders_as_many_as_the_cpus_append_their_full_batches_themselves() {
     let mut next: HashMap<String, usize> = HashMap::new();
     let mut records = 0;
     for p in 0..PARTITIONS {
-        for (expected, record) in fetched_batches(&engine, "t", p)
-            .iter()
-            .flat_map(|b| b.records.iter())
-            .enumerate()
-        {
-            assert_eq!(record.offset, expected as i64, "offsets are contiguous");
+        for record in contiguous_records(&engine, "t", p) {
             let key = String::from_utf8(record.key.clone().unwrap()).unwrap();
             let mut fields = record.text().split(':');
             let thread: usize = fields.next().unwrap().parse().unwrap();

@@ -92,6 +92,22 @@ pub fn fetched_batches(engine: &Engine, topic: &str, partition: u32) -> Vec<Stor
     }
 }
 
+/// Every record of a partition through the fetch path, in order, asserting that their
+/// offsets run from 0 with no gap.
+pub fn contiguous_records(engine: &Engine, topic: &str, partition: u32) -> Vec<StoredRecord> {
+    let records: Vec<StoredRecord> = fetched_batches(engine, topic, partition)
+        .into_iter()
+        .flat_map(|b| b.records)
+        .collect();
+    for (expected, record) in records.iter().enumerate() {
+        assert_eq!(
+            record.offset, expected as i64,
+            "partition {partition}: offsets are contiguous"
+        );
+    }
+    records
+}
+
 /// Every batch of every `.log` file of a partition, in file order, read straight from the
 /// files. Call it after the engine is closed: closing trims the preallocated tail.
 pub fn log_file_batches(data_dir: &Path, topic: &str, partition: u32) -> Vec<StoredBatch> {
