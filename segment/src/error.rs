@@ -337,6 +337,14 @@ pub enum EncodeFault {
     /// A batch needs at least one record.
     #[error("a batch needs at least one record")]
     Empty,
+    /// A record's encoding took other than the bytes it was sized at (a bug in silt).
+    #[error("a record sized at {sized} bytes was encoded in {written}")]
+    SizeMismatch {
+        /// Bytes the record was sized at.
+        sized: usize,
+        /// Bytes its encoding took.
+        written: usize,
+    },
     /// Snappy and gzip are decode-only (gzip) or unsupported (snappy).
     #[error("cannot encode with {0}")]
     Codec(Compression),

@@ -20,9 +20,10 @@ pub fn varint_len(value: i32) -> usize {
 #[inline]
 pub fn varlong_len(value: i64) -> usize {
     let zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    // Each byte carries 7 bits; a zero still takes one byte.
+    // Each byte carries 7 bits; a zero still takes one byte. `(9 * bits + 64) / 64` is
+    // `bits.div_ceil(7)` for 1..=64 bits, without the division's multiply and correction.
     let bits = 64 - (zigzag | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    (9 * bits + 64) / 64
 }
 
 /// Appends `value` as a zig-zag varint.
@@ -125,6 +126,24 @@ mod tests {
             assert_eq!(out.len(), varint_len(v));
             let mut pos = 0;
             assert_eq!(get_varint(&out, &mut pos).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn lengths_match_the_encoding_at_every_bit_width() {
+        for bits in 0..64 {
+            // The zig-zag values with `bits` significant bits, at both ends, and their signs.
+            let low = if bits == 0 { 0u64 } else { 1 << (bits - 1) };
+            let high = if bits == 0 { 0 } else { (1u64 << bits) - 1 };
+            for zigzag in [low, high] {
+                let v = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+                let mut out = Vec::new();
+                put_varlong(&mut out, v);
+                assert_eq!(varlong_len(v), out.len(), "{bits} bits: {v}");
+            }
+        }
+        for v in [i64::MAX, i64::MIN] {
+            assert_eq!(varlong_len(v), MAX_VARLONG_BYTES);
         }
     }
 

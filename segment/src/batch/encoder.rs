@@ -1,11 +1,13 @@
 //! Writing batches: `BatchBuilder` turns records into exactly Kafka's bytes.
 
+use std::mem::MaybeUninit;
+
 use super::compression::Compressor;
 use super::header::{
     Attributes, BatchHeader, Compression, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
 };
 use crate::error::{EncodeFault, Result, SegmentError};
-use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use crate::varint::{put_varint, varint_len, varlong_len};
 
 /// A header to write with a record: a UTF-8 key and a value that may be null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,16 +310,17 @@ impl BatchBuffer {
         } else {
             self.base_timestamp
         };
-        let ts_delta = timestamp
-            .checked_sub(base_timestamp)
-            .ok_or(SegmentError::Encode(EncodeFault::TimestampRange {
+        let Some(ts_delta) = timestamp.checked_sub(base_timestamp) else {
+            return Err(SegmentError::Encode(EncodeFault::TimestampRange {
                 timestamp,
                 base: base_timestamp,
-            }))?;
+            }));
+        };
         let offset_delta = self.count as i32;
         let body = body_size(ts_delta, offset_delta, key, value, headers);
         let size = body + varint_len(i32::try_from(body).unwrap_or(i32::MAX));
-        let total = self.buf.len() as u64 + size as u64;
+        let start = self.buf.len();
+        let total = start as u64 + size as u64;
         // A record that does not fit is the caller's to place elsewhere (or to refuse as too
         // large for any batch), whatever else is wrong with it.
         if total > limit as u64 {
@@ -329,39 +332,45 @@ impl BatchBuffer {
             check_len("header key", Some(h.key.as_bytes()))?;
             check_len("header value", h.value)?;
         }
-        let body_i32 = i32::try_from(body).map_err(|_| {
-            SegmentError::Encode(EncodeFault::FieldTooLong {
+        let Ok(body_i32) = i32::try_from(body) else {
+            return Err(SegmentError::Encode(EncodeFault::FieldTooLong {
                 field: "record",
                 len: body,
-            })
-        })?;
+            }));
+        };
         if total > i32::MAX as u64 {
             return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(total)));
         }
 
-        let out = &mut self.buf;
         // Exactly the record's size: a caller that checked it fits the capacity gets no
         // reallocation.
-        out.reserve(size);
-        // Byte by byte into the buffer (its room was reserved above): staged in a local array
-        // and copied from there, each byte would be a load that cannot be forwarded.
-        put_varint(out, body_i32);
-        out.push(0); // record attributes: unused
-        put_varlong(out, ts_delta);
-        put_varint(out, offset_delta);
-        put_varlong(out, bytes_len(key));
-        if let Some(key) = key {
-            out.extend_from_slice(key);
-        }
-        put_varlong(out, bytes_len(value));
-        if let Some(value) = value {
-            out.extend_from_slice(value);
-        }
-        put_varint(out, headers.len() as i32);
+        self.buf.reserve(size);
+        // Straight into the reserved bytes, one store per byte: staged in a local array and
+        // copied from there, each byte would be a load that cannot be forwarded; pushed, each
+        // byte would check the capacity and update the length.
+        let mut out = RecordWriter::new(self.buf.spare_capacity_mut());
+        out.varlong(i64::from(body_i32));
+        out.byte(0); // record attributes: unused
+        out.varlong(ts_delta);
+        out.varlong(i64::from(offset_delta));
+        out.field(key);
+        out.field(value);
+        out.varlong(headers.len() as i64);
         for h in headers {
-            put_bytes(out, Some(h.key.as_bytes()));
-            put_bytes(out, h.value);
+            out.field(Some(h.key.as_bytes()));
+            out.field(h.value);
         }
+        let written = out.written();
+        if written != size {
+            return Err(SegmentError::Encode(EncodeFault::SizeMismatch {
+                sized: size,
+                written,
+            }));
+        }
+        // SAFETY: the writer wrote each byte it moved past, and moved past exactly `size`
+        // bytes of the spare capacity (checked just above; `reserve` made it at least
+        // `size` long), so `start + size` bytes are initialised and within the capacity.
+        unsafe { self.buf.set_len(start + size) };
 
         if self.count == 0 {
             self.base_timestamp = timestamp;
@@ -490,7 +499,7 @@ pub(crate) fn bytes_size(bytes: Option<&[u8]>) -> usize {
 }
 
 /// Size of a record after its length varint (Kafka's `DefaultRecord.sizeOfBodyInBytes`).
-#[inline]
+#[inline(always)]
 fn body_size(
     ts_delta: i64,
     offset_delta: i32,
@@ -505,6 +514,81 @@ fn body_size(
         size += bytes_size(Some(h.key.as_bytes())) + bytes_size(h.value);
     }
     size
+}
+
+/// Writes one record, front to back, into the uninitialised spare capacity of a batch
+/// buffer. Every method writes each byte it moves past, or, past the end of `dst`, writes
+/// nothing and moves past it anyway: a record sized wrong shows in [`written`](Self::written)
+/// and is refused before any of it counts as written.
+struct RecordWriter<'a> {
+    dst: &'a mut [MaybeUninit<u8>],
+    pos: usize,
+}
+
+impl<'a> RecordWriter<'a> {
+    #[inline(always)]
+    fn new(dst: &'a mut [MaybeUninit<u8>]) -> Self {
+        RecordWriter { dst, pos: 0 }
+    }
+
+    /// Bytes moved past so far.
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.pos
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.dst.get_mut(self.pos) {
+            slot.write(b);
+        }
+        self.pos += 1;
+    }
+
+    /// A zig-zag varlong. The lengths, deltas and counts of a batch's records mostly take
+    /// one or two bytes, written here without a loop.
+    #[inline(always)]
+    fn varlong(&mut self, value: i64) {
+        let mut v = ((value << 1) ^ (value >> 63)) as u64;
+        if v < 0x80 {
+            self.byte(v as u8);
+            return;
+        }
+        if v < 0x4000 {
+            if let Some([low, high]) = self.dst.get_mut(self.pos..self.pos + 2) {
+                low.write((v as u8) | 0x80);
+                high.write((v >> 7) as u8);
+            }
+            self.pos += 2;
+            return;
+        }
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// A bytes field: its length (-1 for null), then the bytes.
+    #[inline(always)]
+    fn field(&mut self, bytes: Option<&[u8]>) {
+        self.varlong(bytes_len(bytes));
+        let Some(src) = bytes else {
+            return;
+        };
+        if let Some(dst) = self.dst.get_mut(self.pos..self.pos + src.len()) {
+            // SAFETY: `dst` is exactly `src.len()` bytes long, and a `&mut` slice cannot
+            // overlap the shared `src`; `MaybeUninit<u8>` has the layout of `u8`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr(),
+                    dst.as_mut_ptr().cast::<u8>(),
+                    src.len(),
+                );
+            }
+        }
+        self.pos += src.len();
+    }
 }
 
 /// The length a bytes field is written with: -1 for null.

@@ -101,6 +101,15 @@ struct OpenBatch {
     gather: bool,
 }
 
+/// Where [`ShardState::append_elsewhere`] put a record.
+enum Placed {
+    /// In this partition's batch, taking this many bytes; and whether the batch was opened
+    /// for it.
+    In(u32, usize, bool),
+    /// Nowhere yet: the caller must get this first.
+    Need(Append),
+}
+
 /// What an append under the shard lock needs first.
 enum Append {
     /// The record's handle (none for a record sent with a callback).
@@ -274,10 +283,9 @@ impl ShardState {
         memory: &mut Option<(Vec<u8>, usize)>,
     ) -> Result<Append> {
         let t = self.topic_index(shared, record.topic)?;
-        let (key, value, headers) = (record.key, record.value, record.headers);
-        let (mut partition, sticky) = self.choose_partition(shared, t, record)?;
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-        if key.is_none() && topic.route.compacted {
+        let (partition, sticky) = self.choose_partition(shared, t, record)?;
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
+        if record.key.is_none() && topic.route.compacted {
             return Err(EngineError::InvalidRecord {
                 topic: record.topic.to_string(),
                 reason: crate::log::cleaner::KEYLESS_IN_COMPACTED_TOPIC,
@@ -285,45 +293,23 @@ impl ShardState {
         }
         // Most records go into the partition's open batch. One that fits it is within every
         // size limit, since the batch is.
-        let mut fitted = topic.try_append(partition, timestamp, record)?;
-        let mut opened = false;
-        if fitted.is_none() {
-            let alone = HEADER_SIZE + BatchBuffer::first_record_size(key, value, headers);
-            check_size(shared, &topic.route, partition, alone)?;
-            // A record that does not fit the open batch seals it; a sticky record then moves
-            // to the next partition (KIP-794 switches once the partition's batch is full),
-            // which may hold a batch too full for the record as well.
-            if topic.has_open(partition) {
-                self.seal_filled(shared, busy_until, t, partition);
-                if sticky {
-                    let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-                    topic.sticky.switch();
-                    partition = self.choose_partition(shared, t, record)?.0;
-                    let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-                    fitted = topic.try_append(partition, timestamp, record)?;
-                    if fitted.is_none() && topic.has_open(partition) {
-                        self.seal(shared, t, partition);
-                    }
-                }
-            }
-            if fitted.is_none() {
-                match self.open_batch(shared, t, partition, alone, memory)? {
-                    Some(append) => return Ok(append),
-                    None => opened = true,
-                }
-                let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
-                fitted = topic.try_append(partition, timestamp, record)?;
-            }
-        }
-        let appended = fitted.ok_or(EngineError::ProducerClosed)?;
+        let (partition, appended, opened) = match topic.try_append(partition, timestamp, record)? {
+            Some(appended) => (partition, appended, false),
+            None => match self.append_elsewhere(
+                shared, busy_until, t, partition, sticky, timestamp, record, memory,
+            )? {
+                Placed::In(partition, appended, opened) => (partition, appended, opened),
+                Placed::Need(append) => return Ok(append),
+            },
+        };
         let p = partition as usize;
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
         let batch_limit = topic.route.batch_limit;
         let open = topic
             .batches
             .get_mut(p)
             .and_then(Option::as_mut)
-            .ok_or(EngineError::ProducerClosed)?;
+            .ok_or_else(gone)?;
         let index = open.buffer.len() - 1;
         let delivery = match callback.take() {
             Some(callback) => {
@@ -345,7 +331,7 @@ impl ShardState {
         } else if idle {
             self.seal(shared, t, partition);
         }
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
         let still_open = topic.batches.get(p).is_some_and(Option::is_some);
         if sticky {
             topic
@@ -356,6 +342,61 @@ impl ShardState {
             shared.wake_linger();
         }
         Ok(Append::Done(delivery))
+    }
+
+    /// Places a record that does not fit the open batch of `partition` (or found none): seals
+    /// that batch, moves a sticky record on to the next partition, and opens a batch if the
+    /// record fits nowhere else. Out of line: it runs once per batch, and inlined, the
+    /// compiler would size every record alone ahead of the common path.
+    #[cold]
+    #[inline(never)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the send's parts, passed through"
+    )]
+    fn append_elsewhere(
+        &mut self,
+        shared: &Shared,
+        busy_until: &AtomicU64,
+        t: usize,
+        mut partition: u32,
+        sticky: bool,
+        timestamp: i64,
+        record: &ProducerRecord<'_>,
+        memory: &mut Option<(Vec<u8>, usize)>,
+    ) -> Result<Placed> {
+        let (key, value, headers) = (record.key, record.value, record.headers);
+        let alone = HEADER_SIZE + BatchBuffer::first_record_size(key, value, headers);
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
+        check_size(shared, &topic.route, partition, alone)?;
+        let mut fitted = None;
+        // A record that does not fit the open batch seals it; a sticky record then moves to
+        // the next partition (KIP-794 switches once the partition's batch is full), which may
+        // hold a batch too full for the record as well.
+        if topic.has_open(partition) {
+            self.seal_filled(shared, busy_until, t, partition);
+            if sticky {
+                let topic = self.topics.get_mut(t).ok_or_else(gone)?;
+                topic.sticky.switch();
+                partition = self.choose_partition(shared, t, record)?.0;
+                let topic = self.topics.get_mut(t).ok_or_else(gone)?;
+                fitted = topic.try_append(partition, timestamp, record)?;
+                if fitted.is_none() && topic.has_open(partition) {
+                    self.seal(shared, t, partition);
+                }
+            }
+        }
+        if let Some(appended) = fitted {
+            return Ok(Placed::In(partition, appended, false));
+        }
+        if let Some(append) = self.open_batch(shared, t, partition, alone, memory)? {
+            return Ok(Placed::Need(append));
+        }
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
+        let appended = topic
+            .try_append(partition, timestamp, record)?
+            .ok_or_else(gone)?;
+        Ok(Placed::In(partition, appended, true))
     }
 
     /// Opens a batch for partition `partition` of topic `t` (which has none), of
@@ -369,7 +410,7 @@ impl ShardState {
         alone: usize,
         memory: &mut Option<(Vec<u8>, usize)>,
     ) -> Result<Option<Append>> {
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
         let size = alone.max(topic.route.batch_limit);
         let (mut buffer, hot) = match memory.take() {
             Some((buffer, reserved)) if reserved == size => (buffer, false),
@@ -446,7 +487,7 @@ impl ShardState {
                     // one goes to the old one's logs.
                     self.seal_topic(shared, t);
                 }
-                let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+                let topic = self.topics.get_mut(t).ok_or_else(gone)?;
                 let partitions = route.partitions() as usize;
                 topic
                     .batches
@@ -481,7 +522,7 @@ impl ShardState {
         t: usize,
         record: &ProducerRecord<'_>,
     ) -> Result<(u32, bool)> {
-        let topic = self.topics.get_mut(t).ok_or(EngineError::ProducerClosed)?;
+        let topic = self.topics.get_mut(t).ok_or_else(gone)?;
         let partitions = topic.route.partitions();
         let chosen = match record.partition {
             Some(p) => Some(p),
@@ -685,6 +726,14 @@ impl TopicBatches {
             .get(partition as usize)
             .is_some_and(Option::is_some)
     }
+}
+
+/// The error of a batch or topic slot found missing under the shard lock, which only a
+/// closing producer clears. Built on demand: an error value made and dropped on every send
+/// costs a call to its destructor.
+#[cold]
+fn gone() -> EngineError {
+    EngineError::ProducerClosed
 }
 
 /// Refuses a record whose batch (this record alone) would be larger than a limit.
