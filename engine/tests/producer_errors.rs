@@ -114,6 +114,60 @@ fn a_negative_timestamp_is_refused() {
     assert_eq!(values(&engine, "t", 0), ["v"]);
 }
 
+/// The errors above, for records sent while their partition's batch is open: the common
+/// send path (a record for the last topic, into an open batch) must hand each of them to
+/// the checks, and leave the open batch as it was.
+#[test]
+fn refused_sends_leave_the_open_batch_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_topic(topic("t", 2)).unwrap();
+    let compacted = topic("c", 1).config("cleanup.policy", "compact");
+    engine.create_topic(compacted).unwrap();
+    // Batches stay open until flush.
+    let producer = producer(&engine, 600_000);
+    let first = producer
+        .send(ProducerRecord::new("t").partition(0).value("first"))
+        .unwrap();
+    let bad = [
+        ProducerRecord::new("t")
+            .partition(0)
+            .value("v")
+            .timestamp(-1),
+        ProducerRecord::new("t").partition(2).value("v"),
+        ProducerRecord::new("t").partition(u32::MAX).value("v"),
+    ];
+    for record in bad {
+        let err = producer.send(record).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EngineError::InvalidRecord { .. } | EngineError::UnknownPartition { .. }
+            ),
+            "{err:?}"
+        );
+    }
+    let second = producer
+        .send(ProducerRecord::new("t").partition(0).value("second"))
+        .unwrap();
+    // The compacted topic: a keyed record opens its batch, a keyless one is refused.
+    let keyed = producer
+        .send(ProducerRecord::new("c").key("k").value("kept"))
+        .unwrap();
+    let err = producer
+        .send(ProducerRecord::new("c").value("no key"))
+        .unwrap_err();
+    assert!(matches!(err, EngineError::InvalidRecord { .. }), "{err:?}");
+    producer.flush().unwrap();
+    assert_eq!(first.wait().unwrap().offset, 0);
+    assert_eq!(second.wait().unwrap().offset, 1);
+    assert_eq!(keyed.wait().unwrap().offset, 0);
+    producer.close().unwrap();
+    assert_eq!(values(&engine, "t", 0), ["first", "second"]);
+    assert!(values(&engine, "t", 1).is_empty());
+    assert_eq!(values(&engine, "c", 0), ["kept"]);
+}
+
 #[test]
 fn sends_after_close_are_refused_on_every_clone() {
     let dir = tempfile::tempdir().unwrap();

@@ -338,12 +338,10 @@ pub enum EncodeFault {
     #[error("a batch needs at least one record")]
     Empty,
     /// A record's encoding took other than the bytes it was sized at (a bug in silt).
-    #[error("a record sized at {sized} bytes was encoded in {written}")]
+    #[error("a record sized at {sized} bytes was encoded in another size")]
     SizeMismatch {
         /// Bytes the record was sized at.
         sized: usize,
-        /// Bytes its encoding took.
-        written: usize,
     },
     /// Snappy and gzip are decode-only (gzip) or unsupported (snappy).
     #[error("cannot encode with {0}")]

@@ -98,6 +98,12 @@ impl Sticky {
     }
 
     /// Moves to another partition with the next record.
+    /// The partition it is on, if it has chosen one.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<u32> {
+        self.current
+    }
+
     #[inline]
     pub(crate) fn switch(&mut self) {
         self.current = None;

@@ -176,6 +176,17 @@ impl BatchBuilder {
     }
 }
 
+/// What [`BatchBuffer::append_if_fits`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Appended; it took this many bytes.
+    Appended(usize),
+    /// Not appended: the batch would outgrow the limit with it.
+    NoRoom,
+    /// Not appended: [`BatchBuffer::try_append`] would refuse it with an error.
+    Refused,
+}
+
 /// One batch being encoded into a buffer its caller owns: the header's 61 bytes are
 /// reserved at the front, records are encoded behind them as they are appended, and
 /// [`finish`](Self::finish) fills in the header (compressing the records in place if asked)
@@ -302,8 +313,27 @@ impl BatchBuffer {
         headers: &[RecordHeader<'_>],
         limit: usize,
     ) -> Result<Option<usize>> {
+        match self.append_if_fits(timestamp, key, value, headers, limit) {
+            Fit::Appended(size) => Ok(Some(size)),
+            Fit::NoRoom => Ok(None),
+            Fit::Refused => Err(self.refusal(timestamp, key, value, headers)),
+        }
+    }
+
+    /// [`try_append`](Self::try_append) answered in a word, for a caller on a hot path: a
+    /// record it would refuse with an error is [`Fit::Refused`], and nothing is appended;
+    /// `try_append` with the same arguments then says why.
+    #[inline]
+    pub fn append_if_fits(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+        limit: usize,
+    ) -> Fit {
         if self.count == i32::MAX as u32 {
-            return Err(SegmentError::Encode(EncodeFault::TooManyRecords));
+            return Fit::Refused;
         }
         let base_timestamp = if self.count == 0 {
             timestamp
@@ -311,10 +341,7 @@ impl BatchBuffer {
             self.base_timestamp
         };
         let Some(ts_delta) = timestamp.checked_sub(base_timestamp) else {
-            return Err(SegmentError::Encode(EncodeFault::TimestampRange {
-                timestamp,
-                base: base_timestamp,
-            }));
+            return Fit::Refused;
         };
         let offset_delta = self.count as i32;
         let body = body_size(ts_delta, offset_delta, key, value, headers);
@@ -324,22 +351,13 @@ impl BatchBuffer {
         // A record that does not fit is the caller's to place elsewhere (or to refuse as too
         // large for any batch), whatever else is wrong with it.
         if total > limit as u64 {
-            return Ok(None);
-        }
-        check_len("key", key)?;
-        check_len("value", value)?;
-        for h in headers {
-            check_len("header key", Some(h.key.as_bytes()))?;
-            check_len("header value", h.value)?;
+            return Fit::NoRoom;
         }
         let Ok(body_i32) = i32::try_from(body) else {
-            return Err(SegmentError::Encode(EncodeFault::FieldTooLong {
-                field: "record",
-                len: body,
-            }));
+            return Fit::Refused;
         };
-        if total > i32::MAX as u64 {
-            return Err(SegmentError::Encode(EncodeFault::BatchTooLarge(total)));
+        if total > i32::MAX as u64 || !fields_fit_i32(key, value, headers) {
+            return Fit::Refused;
         }
 
         // Exactly the record's size: a caller that checked it fits the capacity gets no
@@ -360,12 +378,8 @@ impl BatchBuffer {
             out.field(Some(h.key.as_bytes()));
             out.field(h.value);
         }
-        let written = out.written();
-        if written != size {
-            return Err(SegmentError::Encode(EncodeFault::SizeMismatch {
-                sized: size,
-                written,
-            }));
+        if out.written() != size {
+            return Fit::Refused;
         }
         // SAFETY: the writer wrote each byte it moved past, and moved past exactly `size`
         // bytes of the spare capacity (checked just above; `reserve` made it at least
@@ -377,7 +391,60 @@ impl BatchBuffer {
         }
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        Ok(Some(size))
+        Fit::Appended(size)
+    }
+
+    /// Why [`append_if_fits`](Self::append_if_fits) refused a record with these fields, in
+    /// the order `try_append` reports it.
+    #[cold]
+    #[inline(never)]
+    pub fn refusal(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> SegmentError {
+        if self.count == i32::MAX as u32 {
+            return SegmentError::Encode(EncodeFault::TooManyRecords);
+        }
+        let base = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
+        let Some(ts_delta) = timestamp.checked_sub(base) else {
+            return SegmentError::Encode(EncodeFault::TimestampRange { timestamp, base });
+        };
+        let fields = [("key", key), ("value", value)]
+            .into_iter()
+            .chain(headers.iter().flat_map(|h| {
+                [
+                    ("header key", Some(h.key.as_bytes())),
+                    ("header value", h.value),
+                ]
+            }));
+        for (field, bytes) in fields {
+            if let Some(b) = bytes.filter(|b| b.len() > i32::MAX as usize) {
+                return SegmentError::Encode(EncodeFault::FieldTooLong {
+                    field,
+                    len: b.len(),
+                });
+            }
+        }
+        let body = body_size(ts_delta, self.count as i32, key, value, headers);
+        if i32::try_from(body).is_err() {
+            return SegmentError::Encode(EncodeFault::FieldTooLong {
+                field: "record",
+                len: body,
+            });
+        }
+        let size = body + varint_len(body as i32);
+        let total = self.buf.len() as u64 + size as u64;
+        if total > i32::MAX as u64 {
+            return SegmentError::Encode(EncodeFault::BatchTooLarge(total));
+        }
+        SegmentError::Encode(EncodeFault::SizeMismatch { sized: size })
     }
 
     /// Finishes the batch: compresses the records section in place per `config`, writes the
@@ -478,16 +545,15 @@ pub fn set_log_append_time(batch: &mut [u8], append_time_ms: i64) {
     refresh_crc(batch);
 }
 
-fn check_len(field: &'static str, bytes: Option<&[u8]>) -> Result<()> {
-    match bytes {
-        Some(b) if b.len() > i32::MAX as usize => {
-            Err(SegmentError::Encode(EncodeFault::FieldTooLong {
-                field,
-                len: b.len(),
-            }))
-        }
-        _ => Ok(()),
-    }
+/// Whether every length a record writes fits the i32 varint Kafka gives it.
+#[inline(always)]
+fn fields_fit_i32(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader<'_>]) -> bool {
+    let fits = |bytes: Option<&[u8]>| bytes.is_none_or(|b| b.len() <= i32::MAX as usize);
+    fits(key)
+        && fits(value)
+        && headers
+            .iter()
+            .all(|h| fits(Some(h.key.as_bytes())) && fits(h.value))
 }
 
 #[inline]

@@ -12,7 +12,7 @@ mod record;
 pub use compression::{Compressor, DecompressBuffer, DEFAULT_MAX_DECOMPRESSED_BYTES};
 pub use decoder::{Batch, Batches, Records, MAX_BATCH_LENGTH};
 pub use encoder::{
-    refresh_crc, set_base_offset, set_log_append_time, BatchBuffer, BatchBuilder, BatchConfig,
+    refresh_crc, set_base_offset, set_log_append_time, BatchBuffer, BatchBuilder, BatchConfig, Fit,
     RecordHeader,
 };
 pub use filter::{BatchFilter, FilterOutcome, Filtered};

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, TimestampType, HEADER_SIZE};
+use silt_segment::batch::{BatchBuffer, BatchConfig, Compressor, Fit, TimestampType, HEADER_SIZE};
 
 use super::batch_ref::{BatchRef, OpenRef};
 use super::clock::Clock;
@@ -144,7 +144,26 @@ impl Shard {
 
     /// Partitions and appends one record, sealing batches as they fill; returns the record's
     /// handle, or `None` when it was sent with a `callback`.
+    #[inline]
     pub(crate) fn send(
+        &self,
+        shared: &Shared,
+        record: &ProducerRecord<'_>,
+        callback: Option<Callback>,
+    ) -> Result<Option<Delivery>> {
+        if callback.is_none() && shared.config.linger_ms != 0 {
+            let mut state = self.state.lock();
+            if let Some(delivery) = state.append_fast(shared, record) {
+                return Ok(Some(delivery));
+            }
+        }
+        self.send_slow(shared, record, callback)
+    }
+
+    /// [`send`](Self::send) for every record the fast path leaves: the one that fills or
+    /// opens a batch, `linger.ms=0`, callbacks, other topics than the last, and errors.
+    #[inline(never)]
+    fn send_slow(
         &self,
         shared: &Shared,
         record: &ProducerRecord<'_>,
@@ -183,7 +202,12 @@ impl Shard {
                 &mut memory,
             );
             state.direct_allowed = false;
-            let direct = state.direct.take();
+            // Checked first: taking moves the whole slot, on every send.
+            let direct = if state.direct.is_some() {
+                state.direct.take()
+            } else {
+                None
+            };
             if direct.is_some() {
                 // Odd, under the lock: a `flush` that seals this shard after us sees it.
                 self.direct.store(directs + 1, Ordering::Relaxed);
@@ -342,6 +366,58 @@ impl ShardState {
             shared.wake_linger();
         }
         Ok(Append::Done(delivery))
+    }
+
+    /// The common send, in as few instructions as it takes: a record for the last topic
+    /// sent to, placed as [`append`](Self::append) would place it, that fits its
+    /// partition's open batch and leaves it short of `batch.size`. It is then exactly what
+    /// `append` would do: nothing to seal, open or wake, and the sticky partitioner only
+    /// counts the bytes. Any other record is `None`, with nothing changed, for `append`.
+    /// For `send` without a callback, with `linger.ms` above 0.
+    #[inline]
+    fn append_fast(&mut self, shared: &Shared, record: &ProducerRecord<'_>) -> Option<Delivery> {
+        if shared.is_closed() {
+            return None;
+        }
+        let timestamp = match record.timestamp {
+            Some(t) if t >= 0 => t,
+            Some(_) => return None,
+            None => self.clock.now_ms(),
+        };
+        let version = shared.topics_version();
+        let topic = self.topics.get_mut(self.last)?;
+        if topic.route.version != version || *topic.route.name != *record.topic {
+            return None;
+        }
+        let partitions = topic.route.partitions();
+        let (partition, sticky) = match (record.partition, record.key) {
+            (Some(p), _) => (p, false),
+            (None, _) if shared.config.partitioner.is_some() => return None,
+            (None, Some(key)) if !shared.config.partitioner_ignore_keys => {
+                (key_partition(key, partitions), false)
+            }
+            (None, _) => (topic.sticky.current()?, true),
+        };
+        if partition >= partitions || (record.key.is_none() && topic.route.compacted) {
+            return None;
+        }
+        let batch_limit = topic.route.batch_limit;
+        let open = topic.batches.get_mut(partition as usize)?.as_mut()?;
+        // Within `batch.size - 1`: a record that fills the batch seals it, which is
+        // `append`'s to do.
+        let limit = open.reserved.min(batch_limit.saturating_sub(1));
+        let Fit::Appended(appended) =
+            open.buffer
+                .append_if_fits(timestamp, record.key, record.value, record.headers, limit)
+        else {
+            return None;
+        };
+        let index = open.buffer.len() - 1;
+        let delivery = Delivery::in_batch(open.delivery.handle(), index, timestamp);
+        if sticky {
+            topic.sticky.produced(appended, batch_limit, false, true);
+        }
+        Some(delivery)
     }
 
     /// Places a record that does not fit the open batch of `partition` (or found none): seals
@@ -697,7 +773,8 @@ impl ShardState {
 
 impl TopicBatches {
     /// Appends the record to the open batch of `partition` if there is one and the record
-    /// fits it: the bytes it took, or `None`.
+    /// fits it: the bytes it took, or `None`. Refused records are the cold path's
+    /// ([`refused`]), so the common answer comes back in registers.
     #[inline]
     fn try_append(
         &mut self,
@@ -712,13 +789,17 @@ impl TopicBatches {
         else {
             return Ok(None);
         };
-        Ok(open.buffer.try_append(
+        match open.buffer.append_if_fits(
             timestamp,
             record.key,
             record.value,
             record.headers,
             open.reserved,
-        )?)
+        ) {
+            Fit::Appended(size) => Ok(Some(size)),
+            Fit::NoRoom => Ok(None),
+            Fit::Refused => Err(refused(&open.buffer, timestamp, record)),
+        }
     }
 
     fn has_open(&self, partition: u32) -> bool {
@@ -734,6 +815,15 @@ impl TopicBatches {
 #[cold]
 fn gone() -> EngineError {
     EngineError::ProducerClosed
+}
+
+/// Why the open batch refused a record.
+#[cold]
+#[inline(never)]
+fn refused(buffer: &BatchBuffer, timestamp: i64, record: &ProducerRecord<'_>) -> EngineError {
+    buffer
+        .refusal(timestamp, record.key, record.value, record.headers)
+        .into()
 }
 
 /// Refuses a record whose batch (this record alone) would be larger than a limit.
