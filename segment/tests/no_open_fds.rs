@@ -1,19 +1,42 @@
-//! A segment keeps no file descriptor: once its `.log` file and indexes are mapped, their
-//! files are closed, and appends, reads, flushes, syncs, seals, truncation and recovery still
-//! work (the calls that need a descriptor open the file for their duration).
+//! Descriptors a segment keeps: only an active segment's own `.log` file, open for
+//! `pwritev` appends, within the process's budget (`set_append_file_budget`). Indexes are
+//! mapped and closed; sealed, reopened-sealed and recovered segments hold nothing; and
+//! appends, reads, flushes, syncs, seals, truncation and recovery all work (the calls that
+//! need a descriptor open the file for their duration). An active segment over the budget
+//! holds nothing either and copies its appends into the map, writing the same bytes.
+//!
+//! One test, because the budget is process-wide and the phases change it.
 
 mod common;
 
-use silt_segment::batch::Compression;
-use silt_segment::log::{OpenMode, SealedOpen, Segment, SegmentReader};
+use std::path::{Path, PathBuf};
 
-fn assert_no_fds(dir: &std::path::Path, when: &str) {
-    let open = common::files::open_fds_under(dir);
+use silt_segment::batch::Compression;
+use silt_segment::log::{set_append_file_budget, OpenMode, SealedOpen, Segment, SegmentReader};
+
+fn open_fds(dir: &Path) -> Vec<PathBuf> {
+    let mut open = common::files::open_fds_under(dir);
+    open.sort();
+    open
+}
+
+fn assert_no_fds(dir: &Path, when: &str) {
+    let open = open_fds(dir);
     assert!(open.is_empty(), "{when}: files still open: {open:?}");
 }
 
+fn log_files(segments: &[Segment]) -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = segments
+        .iter()
+        .map(|s| s.path().canonicalize().unwrap())
+        .collect();
+    logs.sort();
+    logs
+}
+
 #[test]
-fn created_opened_and_recovered_segments_hold_no_descriptors() {
+fn segments_hold_only_the_active_log_file_within_the_budget() {
+    set_append_file_budget(1 << 20);
     let dir = tempfile::tempdir().unwrap();
     let config = common::small_config();
     let mut segments = Vec::new();
@@ -25,7 +48,11 @@ fn created_opened_and_recovered_segments_hold_no_descriptors() {
         }
         segments.push(seg);
     }
-    assert_no_fds(dir.path(), "after create and append");
+    assert_eq!(
+        open_fds(dir.path()),
+        log_files(&segments),
+        "after create and append: each active segment's .log, nothing else"
+    );
 
     // Flush (the first one fdatasyncs after preallocation), sync, read, truncate, seal.
     let mut readers = Vec::new();
@@ -53,7 +80,11 @@ fn created_opened_and_recovered_segments_hold_no_descriptors() {
     else {
         panic!("a sealed segment opens trusted");
     };
-    assert_no_fds(dir.path(), "after reopening");
+    assert_eq!(
+        open_fds(dir.path()),
+        vec![active.path().canonicalize().unwrap()],
+        "after reopening: the active segment's .log only"
+    );
 
     for reader in [active.reader(), sealed.reader(), recovered.reader(), lazy] {
         assert_eq!(common::records_of(reader.bytes()).len(), 122);
@@ -70,4 +101,37 @@ fn created_opened_and_recovered_segments_hold_no_descriptors() {
         "after appending to the reopened segment and sealing it",
     );
     drop(readers);
+
+    // Over the budget: no descriptor, appends copied into the map, the same bytes written.
+    set_append_file_budget(0);
+    let mapped_dir = tempfile::tempdir().unwrap();
+    let written_dir = tempfile::tempdir().unwrap();
+    let mut mapped = Segment::create(mapped_dir.path(), 0, &config).unwrap();
+    assert_no_fds(mapped_dir.path(), "created over the budget");
+    set_append_file_budget(1 << 20);
+    let mut written = Segment::create(written_dir.path(), 0, &config).unwrap();
+    assert_eq!(open_fds(written_dir.path()).len(), 1);
+    for i in 0..40 {
+        // Batches carry base offsets the segment restamps: both ways must.
+        let batch = common::batch(1000 + i, 1 + (i % 4) as u32, 40, Compression::None);
+        let a = mapped.append(&batch).unwrap();
+        let b = written.append(&batch).unwrap();
+        assert_eq!(a, b);
+    }
+    let many: Vec<u8> = (0..5)
+        .flat_map(|i| common::batch(i, 2, 30, Compression::None))
+        .collect();
+    assert_eq!(
+        mapped.append(&many).unwrap(),
+        written.append(&many).unwrap()
+    );
+    assert_eq!(mapped.reader().bytes(), written.reader().bytes());
+    mapped.seal().unwrap();
+    written.seal().unwrap();
+    assert_no_fds(written_dir.path(), "sealed");
+    assert_eq!(
+        std::fs::read(mapped.path()).unwrap(),
+        std::fs::read(written.path()).unwrap(),
+        "the files are byte for byte the same"
+    );
 }

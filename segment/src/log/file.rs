@@ -4,14 +4,24 @@
 //! created, so a full disk is an `Io` error at that moment. Without it, the first write to
 //! a page of a sparse file whose block cannot be allocated raises SIGBUS in the writer.
 //!
-//! No file descriptor outlives the call that maps the file: a shared mapping stays valid
+//! An active segment keeps its file open to append with `pwritev` ([`AppendFile`]), within
+//! a process-wide budget of descriptors ([`set_append_file_budget`]); a segment over the
+//! budget copies its appends into the map instead. Copying into a shared mapping makes the
+//! kernel fault each new page in first: read-ahead allocates and zeroes the pages (in
+//! lumps of the device's read-ahead size, 8 MiB on some machines) before the copy overwrites
+//! them, which costs about as much again as the copy. `pwritev` of whole pages skips the
+//! zeroing and the lumps. Readers read through the map either way: it is the same page cache.
+//!
+//! No other file descriptor outlives the call that opens it: a shared mapping stays valid
 //! without it, and an engine holds thousands of segments mapped. The few operations that
 //! need one (trimming on seal, cutting in recovery, fdatasync) open the file by path for the
 //! duration of the call ([`with_file`]).
 
 use std::fs::{File, OpenOptions};
+use std::io::IoSlice;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -39,6 +49,128 @@ pub(crate) fn open_rw(path: &Path, create_new: bool) -> Result<File> {
 /// Opens an existing segment file read-only.
 pub(crate) fn open_ro(path: &Path) -> Result<File> {
     File::open(path).map_err(io_err("open", path))
+}
+
+/// Active segments holding an [`AppendFile`] now.
+static APPEND_FILES: AtomicUsize = AtomicUsize::new(0);
+/// How many may; `usize::MAX` until first read, then half the soft `RLIMIT_NOFILE`.
+static APPEND_FILE_BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Sets how many active segments of this process may keep their `.log` file open to append
+/// with `pwritev`; the others (and all of them at 0) copy appends into their mapping, which
+/// costs the writer about twice as much CPU per byte. The default is half the soft
+/// `RLIMIT_NOFILE` when it is first needed, leaving the other half to the application.
+/// Segments already holding a file keep it.
+pub fn set_append_file_budget(files: usize) {
+    APPEND_FILE_BUDGET.store(files.min(usize::MAX - 1), Ordering::Relaxed);
+}
+
+fn append_file_budget() -> usize {
+    let budget = APPEND_FILE_BUDGET.load(Ordering::Relaxed);
+    if budget != usize::MAX {
+        return budget;
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into the struct it is given, which lives on this
+    // stack frame for the duration of the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let soft = if rc == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        0
+    };
+    let computed = (soft / 2).min(usize::MAX - 1);
+    // A budget set meanwhile wins.
+    let _ = APPEND_FILE_BUDGET.compare_exchange(
+        usize::MAX,
+        computed,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    APPEND_FILE_BUDGET.load(Ordering::Relaxed)
+}
+
+/// An active segment's `.log` file, kept open for appends, counted against the budget.
+pub(crate) struct AppendFile {
+    file: File,
+}
+
+impl AppendFile {
+    /// Keeps `file` open if the budget allows another; `None` (closing it) otherwise.
+    pub(crate) fn keep(file: File) -> Option<AppendFile> {
+        let budget = append_file_budget();
+        let mut kept = APPEND_FILES.load(Ordering::Relaxed);
+        loop {
+            if kept >= budget {
+                return None;
+            }
+            match APPEND_FILES.compare_exchange_weak(
+                kept,
+                kept + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(AppendFile { file }),
+                Err(now) => kept = now,
+            }
+        }
+    }
+
+    /// Writes `slices`, in order, at `offset` (`pwritev`, repeated after a short write).
+    pub(crate) fn write_all_at(
+        &self,
+        path: &Path,
+        mut slices: &mut [IoSlice<'_>],
+        mut offset: u64,
+    ) -> Result<()> {
+        // At most `IOV_MAX` (1024 on Linux) slices a call.
+        const MAX_SLICES: usize = 1024;
+        silt_index::failpoint!("segment.log.write", io_err("pwritev", path));
+        while !slices.is_empty() {
+            let count = slices.len().min(MAX_SLICES);
+            let off = libc::off_t::try_from(offset).map_err(|_| SegmentError::FileTooLarge {
+                path: path.to_path_buf(),
+                len: offset,
+            })?;
+            // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix (documented by std),
+            // and the `count` slices it points to are borrowed for the duration of the call;
+            // pwritev only reads them.
+            let written = unsafe {
+                libc::pwritev(
+                    self.file.as_raw_fd(),
+                    slices.as_ptr().cast::<libc::iovec>(),
+                    count as libc::c_int,
+                    off,
+                )
+            };
+            let written = match usize::try_from(written) {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    return Err(io_err("pwritev", path)(e));
+                }
+                Ok(n) => n,
+                Err(_) => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(io_err("pwritev", path)(e));
+                }
+            };
+            offset += written as u64;
+            IoSlice::advance_slices(&mut slices, written);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AppendFile {
+    fn drop(&mut self) {
+        APPEND_FILES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Runs `f` on the file at `path`, opened (read-write if `writable`) for the duration of
@@ -162,10 +294,13 @@ pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
     file.set_len(len).map_err(io_err("truncate", path))
 }
 
-/// A segment's `.log` file, mapped; the file itself is closed again.
+/// A segment's `.log` file, mapped; the file itself is closed again unless it is kept for
+/// appends.
 pub(crate) struct LogMap {
     /// `None` for an empty file opened sealed.
     pub map: Option<MmapRaw>,
+    /// The file, kept open for `pwritev` appends (an active segment, within the budget).
+    pub append_file: Option<AppendFile>,
     /// The file's length when it was opened.
     pub file_len: u64,
     /// Bytes mapped: the preallocated size for an active segment, the file length for a
@@ -201,6 +336,7 @@ impl LogMap {
         let map = map(&file, path, capacity, active)?;
         Ok(LogMap {
             map,
+            append_file: if active { AppendFile::keep(file) } else { None },
             file_len,
             capacity,
         })

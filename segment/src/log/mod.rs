@@ -21,6 +21,7 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 pub use config::{RollReason, SegmentConfig};
+pub use file::set_append_file_budget;
 pub use open::{OpenMode, OpenOptions, OpenReport, RecoveryCause, SealedOpen};
 pub use prefault::{Pretoucher, PREFAULT_WINDOW_BYTES};
 pub use reader::{ReadSlice, SegmentReader};

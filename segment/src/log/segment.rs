@@ -1,12 +1,13 @@
 //! The writer side of a segment: append, roll checks, seal, flush.
 
+use std::io::IoSlice;
 use std::path::Path;
 use std::sync::Arc;
 
 use silt_index::{OffsetIndex, TimeIndex};
 
 use super::config::{RollReason, SegmentConfig};
-use super::file::{self, LogMap, SegmentPaths};
+use super::file::{self, AppendFile, LogMap, SegmentPaths};
 use super::reader::SegmentReader;
 use super::shared::{SegmentSyncer, Shared};
 use super::tracking::{Recovered, Tracking};
@@ -65,8 +66,15 @@ pub struct Segment {
     pub(crate) next_offset: i64,
     /// Timestamps and the index rule's byte count, as the batches so far leave them.
     pub(crate) tracking: Tracking,
-    /// End of the pages the writer has already faulted in (see `prefault_for`).
+    /// End of the pages the writer has already faulted in (see `prefault_for`), when it
+    /// copies appends into the map.
     pub(crate) prefaulted_end: u32,
+    /// The `.log` file, open while the segment is active and the budget allowed it: appends
+    /// are written with `pwritev` instead of copied into the map.
+    pub(crate) append_file: Option<AppendFile>,
+    /// Base offsets of the append in progress, big-endian, written in place of the batches'
+    /// own (`pwritev` from the caller's bytes); kept to reuse its allocation.
+    pub(crate) stamps: Vec<[u8; 8]>,
     /// Batches of the append in progress; kept to reuse its allocation.
     pub(crate) pending: Vec<PendingBatch>,
     pub(crate) sealed: bool,
@@ -92,7 +100,10 @@ impl Segment {
     /// Creates a new, empty active segment in `dir` (replacing files of the same name),
     /// preallocated to `segment.bytes` with both indexes preallocated to
     /// `segment.index.bytes`. A full disk fails here, not later, and a failed creation leaves
-    /// none of the three files behind. No file stays open.
+    /// none of the three files behind. The `.log` file stays open for appends while the
+    /// segment is active, within the process's budget (see [`set_append_file_budget`]).
+    ///
+    /// [`set_append_file_budget`]: super::set_append_file_budget
     pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> Result<Segment> {
         Segment::create_at(SegmentPaths::new(dir, base_offset), base_offset, config)
     }
@@ -148,9 +159,9 @@ impl Segment {
         let file = file::open_rw(&paths.log, true)?;
         file::preallocate(&file, &paths.log, capacity)?;
         let map = file::map(&file, &paths.log, capacity, true)?;
-        drop(file);
         let log = LogMap {
             map,
+            append_file: AppendFile::keep(file),
             file_len: 0,
             capacity,
         };
@@ -192,6 +203,8 @@ impl Segment {
             next_offset: state.next_offset,
             tracking: state.tracking,
             prefaulted_end: state.end,
+            append_file: log.append_file,
+            stamps: Vec::new(),
             pending: Vec::new(),
             sealed,
             offset_gaps: false,
@@ -356,18 +369,33 @@ impl Segment {
         keep_offsets: bool,
     ) -> Result<AppendInfo> {
         let start = self.end;
-        self.prefault_for(batches.len());
-        self.copy_in(start as usize, batches)?;
         let first_offset = match pending.first() {
             Some(b) if keep_offsets => b.base_offset,
             _ => self.next_offset,
         };
+        let through_file = self.append_file.is_some()
+            && match self.write_through(start, batches, pending, !keep_offsets) {
+                Ok(()) => true,
+                Err(e @ SegmentError::SegmentFull { .. }) => return Err(e),
+                // Any other failure of the write (a file size limit below the preallocated
+                // size, an I/O error) falls back to the map for good: the blocks are
+                // allocated, so the copy cannot fail, and errors of the page cache surface
+                // at the next sync as they always did.
+                Err(_) => {
+                    self.append_file = None;
+                    false
+                }
+            };
+        if !through_file {
+            self.prefault_for(batches.len());
+            self.copy_in(start as usize, batches)?;
+        }
         let mut next = first_offset;
         let (mut max_timestamp, mut offset_of_max) = self.max_timestamp();
         for b in pending {
             if keep_offsets {
                 next = b.base_offset;
-            } else {
+            } else if !through_file {
                 self.stamp_base_offset((start + b.position) as usize, next);
             }
             next += i64::from(b.last_offset_delta) + 1;
@@ -468,6 +496,62 @@ impl Segment {
             return Err(full(RollReason::OffsetOverflow));
         }
         Ok(())
+    }
+
+    /// Writes `batches` at `start` with `pwritev` through the kept file, each batch's base
+    /// offset replaced by the next offsets of this segment when `restamp` (the caller's
+    /// bytes are not changed). Refused past the capacity, as [`copy_in`](Self::copy_in).
+    ///
+    /// A write that fails leaves the end where it was and nothing published; the caller
+    /// then copies the same bytes into the map, over whatever part reached the page cache.
+    fn write_through(
+        &mut self,
+        start: u32,
+        batches: &[u8],
+        pending: &[PendingBatch],
+        restamp: bool,
+    ) -> Result<()> {
+        if start as usize + batches.len() > self.capacity as usize {
+            return Err(SegmentError::SegmentFull {
+                path: self.paths.log.clone(),
+                needed: batches.len() as u64,
+                available: u64::from(self.capacity.saturating_sub(start)),
+                reason: RollReason::Size,
+            });
+        }
+        let Some(file) = self.append_file.as_ref() else {
+            return Err(SegmentError::Sealed {
+                path: self.paths.log.clone(),
+            });
+        };
+        if !restamp {
+            return file.write_all_at(
+                &self.paths.log,
+                &mut [IoSlice::new(batches)],
+                u64::from(start),
+            );
+        }
+        let mut stamps = std::mem::take(&mut self.stamps);
+        stamps.clear();
+        let mut next = self.next_offset;
+        for b in pending {
+            stamps.push(next.to_be_bytes());
+            next += i64::from(b.last_offset_delta) + 1;
+        }
+        // Per batch: its new base offset, then the rest of its bytes. The plan walked the
+        // batches back to back, so the slices cover `batches` exactly.
+        let mut slices = Vec::with_capacity(pending.len() * 2);
+        for (b, stamp) in pending.iter().zip(&stamps) {
+            let rest = batches
+                .get(b.position as usize + 8..(b.position + b.size) as usize)
+                .unwrap_or_default();
+            slices.push(IoSlice::new(stamp));
+            slices.push(IoSlice::new(rest));
+        }
+        let result = file.write_all_at(&self.paths.log, &mut slices, u64::from(start));
+        drop(slices);
+        self.stamps = stamps;
+        result
     }
 
     /// Copies `bytes` into the map at `start`; the caller checked the room.
@@ -592,6 +676,8 @@ impl Segment {
             // Whatever happens next, nothing may be written past `end` through the map.
             self.capacity = end;
         }
+        // A sealed segment takes no appends: its descriptor goes back to the budget.
+        self.append_file = None;
         synced?;
         self.shared.note_file_synced();
         self.offset_index.seal()?;
