@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+mod checksum;
 mod error;
 pub mod log;
 pub mod murmur2;

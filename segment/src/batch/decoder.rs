@@ -185,7 +185,7 @@ impl<'a> Batch<'a> {
 
     /// CRC-32C of the bytes the CRC covers (attributes to the end).
     pub fn compute_crc(&self) -> u32 {
-        crc32c::crc32c(self.bytes.get(field::ATTRIBUTES..).unwrap_or_default())
+        crate::checksum::crc32c(self.bytes.get(field::ATTRIBUTES..).unwrap_or_default())
     }
 
     /// Checks the CRC and that an uncompressed batch's count agrees with lastOffsetDelta.

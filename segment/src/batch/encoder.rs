@@ -517,7 +517,7 @@ pub(crate) fn write_header(batch: &mut [u8], header: &BatchHeader) {
 /// Recomputes and stores the CRC-32C of a batch (after a covered field changed).
 pub fn refresh_crc(batch: &mut [u8]) {
     use super::header::field;
-    let crc = crc32c::crc32c(batch.get(field::ATTRIBUTES..).unwrap_or_default());
+    let crc = crate::checksum::crc32c(batch.get(field::ATTRIBUTES..).unwrap_or_default());
     if let Some(slot) = batch.get_mut(field::CRC..field::CRC + 4) {
         slot.copy_from_slice(&crc.to_be_bytes());
     }
