@@ -539,17 +539,31 @@ impl Segment {
             next += i64::from(b.last_offset_delta) + 1;
         }
         // Per batch: its new base offset, then the rest of its bytes. The plan walked the
-        // batches back to back, so the slices cover `batches` exactly.
-        let mut slices = Vec::with_capacity(pending.len() * 2);
-        for (b, stamp) in pending.iter().zip(&stamps) {
+        // batches back to back, so the slices cover `batches` exactly. A producer appends
+        // one batch at a time: up to 8 need no allocation.
+        const ON_STACK: usize = 8;
+        let slices = pending.iter().zip(&stamps).flat_map(|(b, stamp)| {
             let rest = batches
                 .get(b.position as usize + 8..(b.position + b.size) as usize)
                 .unwrap_or_default();
-            slices.push(IoSlice::new(stamp));
-            slices.push(IoSlice::new(rest));
-        }
-        let result = file.write_all_at(&self.paths.log, &mut slices, u64::from(start));
-        drop(slices);
+            [IoSlice::new(stamp), IoSlice::new(rest)]
+        });
+        let path = &self.paths.log;
+        let result = if pending.len() <= ON_STACK {
+            let mut array = [IoSlice::new(&[]); 2 * ON_STACK];
+            let mut used = 0;
+            for (slot, slice) in array.iter_mut().zip(slices) {
+                *slot = slice;
+                used += 1;
+            }
+            file.write_all_at(
+                path,
+                array.get_mut(..used).unwrap_or_default(),
+                u64::from(start),
+            )
+        } else {
+            file.write_all_at(path, &mut slices.collect::<Vec<_>>(), u64::from(start))
+        };
         self.stamps = stamps;
         result
     }
