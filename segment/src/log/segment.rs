@@ -524,10 +524,20 @@ impl Segment {
                 path: self.paths.log.clone(),
             });
         };
+        // Zeros from the end to the next page boundary (within the capacity): the page the
+        // write ends in is then written whole, so the kernel allocates it without reading
+        // (zeroing) it first, and the next append starts in a page already in the cache.
+        // Past the end the file holds zeros anyway (preallocated), and nothing reads there.
+        const PAGE: usize = 4096;
+        static ZEROS: [u8; PAGE] = [0; PAGE];
+        let end = start as usize + batches.len();
+        let pad = ((PAGE - end % PAGE) % PAGE).min(self.capacity as usize - end);
+        let padding = IoSlice::new(ZEROS.get(..pad).unwrap_or_default());
         if !restamp {
+            let path = &self.paths.log;
             return file.write_all_at(
-                &self.paths.log,
-                &mut [IoSlice::new(batches)],
+                path,
+                &mut [IoSlice::new(batches), padding],
                 u64::from(start),
             );
         }
@@ -549,8 +559,9 @@ impl Segment {
             [IoSlice::new(stamp), IoSlice::new(rest)]
         });
         let path = &self.paths.log;
+        let slices = slices.chain([padding]);
         let result = if pending.len() <= ON_STACK {
-            let mut array = [IoSlice::new(&[]); 2 * ON_STACK];
+            let mut array = [IoSlice::new(&[]); 2 * ON_STACK + 1];
             let mut used = 0;
             for (slot, slice) in array.iter_mut().zip(slices) {
                 *slot = slice;
