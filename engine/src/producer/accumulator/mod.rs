@@ -6,6 +6,12 @@
 //! contended by the linger thread (sealing batches that waited `linger.ms`), by `flush`,
 //! or by threads beyond the number of shards.
 //!
+//! Most sends take a short path ([`ShardState::append_fast`]): a record for the topic last
+//! sent to, whose partition's open batch it fits without filling. Everything else (a batch
+//! to seal or open, `linger.ms=0`, callbacks, errors) takes the general one, which places
+//! the record the same way. A send costs about 350 instructions (100-byte value, one
+//! thread), about 50 of them the batch's CRC.
+//!
 //! A small batch that a `send` seals for a partition with nothing else on the way is
 //! appended by the sending thread itself, under the shard's lock, and completed (callbacks
 //! run) once it has released it (see [`route`](super::route) and [`direct`]): with
