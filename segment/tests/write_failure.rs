@@ -1,4 +1,5 @@
-//! An active segment appends with `pwritev` through the file it keeps open. When that write
+//! An active segment appends with `pwritev` through the file it keeps open (appends under a
+//! page, into pages that write left cached, are copied into the map). When that write
 //! fails (here an injected EIO; in life a file size limit below the preallocated size, or an
 //! I/O error), the append still succeeds: the segment gives its descriptor back and copies
 //! this and every later append into its map, whose blocks are preallocated. Readers see every
@@ -37,8 +38,10 @@ fn a_failed_write_falls_back_to_the_map() {
     segment.append(&batch("written")).unwrap();
     assert_eq!(open_fds_under(dir.path()), 1, "the .log is kept for writes");
 
+    // A page or more: appends that small go to the map anyway while their pages are cached.
+    let large = "copied".repeat(1000);
     fail::cfg("segment.log.write", "return(EIO)").unwrap();
-    let info = segment.append(&batch("copied")).unwrap();
+    let info = segment.append(&batch(&large)).unwrap();
     assert_eq!(info.base_offset, 1);
     fail::remove("segment.log.write");
     assert_eq!(
@@ -67,7 +70,7 @@ fn a_failed_write_falls_back_to_the_map() {
         seen,
         [
             (0, "written".to_string()),
-            (1, "copied".to_string()),
+            (1, large.clone()),
             (2, "copied too".to_string())
         ]
     );

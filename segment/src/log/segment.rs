@@ -72,6 +72,11 @@ pub struct Segment {
     /// The `.log` file, open while the segment is active and the budget allowed it: appends
     /// are written with `pwritev` instead of copied into the map.
     pub(crate) append_file: Option<AppendFile>,
+    /// End of the page-padded range the last `pwritev` wrote: its pages are in the page
+    /// cache, so an append smaller than [`SMALL_APPEND_BYTES`] that ends below it is copied
+    /// into the map (a minor fault at most, never a read-ahead) instead of paying a system
+    /// call. 0 until the first `pwritev`, and again after the end moves back.
+    pub(crate) cached_end: u32,
     /// Base offsets of the append in progress, big-endian, written in place of the batches'
     /// own (`pwritev` from the caller's bytes); kept to reuse its allocation.
     pub(crate) stamps: Vec<[u8; 8]>,
@@ -95,6 +100,14 @@ impl std::fmt::Debug for Segment {
             .finish()
     }
 }
+
+/// Appends smaller than this (a page) are copied into the map when their pages are already
+/// in the page cache (see `Segment::cached_end`); larger ones are written with `pwritev`.
+const SMALL_APPEND_BYTES: usize = 4096;
+/// How far past its end a small append's `pwritev` writes zeros and maps the pages: the
+/// next 64 KiB of small appends (a few hundred records) are copies with no system call and
+/// no page fault.
+const SMALL_EXTENT_BYTES: usize = 64 << 10;
 
 impl Segment {
     /// Creates a new, empty active segment in `dir` (replacing files of the same name),
@@ -204,6 +217,7 @@ impl Segment {
             tracking: state.tracking,
             prefaulted_end: state.end,
             append_file: log.append_file,
+            cached_end: 0,
             stamps: Vec::new(),
             pending: Vec::new(),
             sealed,
@@ -373,7 +387,12 @@ impl Segment {
             Some(b) if keep_offsets => b.base_offset,
             _ => self.next_offset,
         };
-        let through_file = self.append_file.is_some()
+        // A small append into pages the last write left in the cache (the sending thread's
+        // own batches with `linger.ms=0`, a few hundred bytes each) is a copy, not a call.
+        let small = batches.len() < SMALL_APPEND_BYTES
+            && start as usize + batches.len() <= self.cached_end as usize;
+        let through_file = !small
+            && self.append_file.is_some()
             && match self.write_through(start, batches, pending, !keep_offsets) {
                 Ok(()) => true,
                 Err(e @ SegmentError::SegmentFull { .. }) => return Err(e),
@@ -387,7 +406,9 @@ impl Segment {
                 }
             };
         if !through_file {
-            self.prefault_for(batches.len());
+            if !small {
+                self.prefault_for(batches.len());
+            }
             self.copy_in(start as usize, batches)?;
         }
         let mut next = first_offset;
@@ -502,6 +523,12 @@ impl Segment {
     /// offset replaced by the next offsets of this segment when `restamp` (the caller's
     /// bytes are not changed). Refused past the capacity, as [`copy_in`](Self::copy_in).
     ///
+    /// The write goes on with zeros (inside the capacity, past the end, where the file holds
+    /// zeros anyway and nothing reads) to the next page boundary, so the kernel allocates
+    /// every page whole without reading (zeroing) it first; a small append's write goes on to
+    /// the next [`SMALL_EXTENT_BYTES`] boundary, and those pages are mapped as well, so the
+    /// small appends that follow are plain copies (see `cached_end`).
+    ///
     /// A write that fails leaves the end where it was and nothing published; the caller
     /// then copies the same bytes into the map, over whatever part reached the page cache.
     fn write_through(
@@ -511,6 +538,10 @@ impl Segment {
         pending: &[PendingBatch],
         restamp: bool,
     ) -> Result<()> {
+        const PAGE: usize = 4096;
+        static ZEROS: [u8; PAGE] = [0; PAGE];
+        /// Slices that fit on the stack: 8 batches, their stamps and the padding.
+        const ON_STACK: usize = 2 * 8 + SMALL_EXTENT_BYTES / PAGE + 1;
         if start as usize + batches.len() > self.capacity as usize {
             return Err(SegmentError::SegmentFull {
                 path: self.paths.log.clone(),
@@ -524,59 +555,58 @@ impl Segment {
                 path: self.paths.log.clone(),
             });
         };
-        // Zeros from the end to the next page boundary (within the capacity): the page the
-        // write ends in is then written whole, so the kernel allocates it without reading
-        // (zeroing) it first, and the next append starts in a page already in the cache.
-        // Past the end the file holds zeros anyway (preallocated), and nothing reads there.
-        const PAGE: usize = 4096;
-        static ZEROS: [u8; PAGE] = [0; PAGE];
         let end = start as usize + batches.len();
-        let pad = ((PAGE - end % PAGE) % PAGE).min(self.capacity as usize - end);
-        let padding = IoSlice::new(ZEROS.get(..pad).unwrap_or_default());
-        if !restamp {
-            let path = &self.paths.log;
-            return file.write_all_at(
-                path,
-                &mut [IoSlice::new(batches), padding],
-                u64::from(start),
-            );
-        }
+        let small = batches.len() < SMALL_APPEND_BYTES;
+        let extent = if small { SMALL_EXTENT_BYTES } else { PAGE };
+        let padded_end = end.next_multiple_of(extent).min(self.capacity as usize);
+        let pad = padded_end - end;
+        let padding = (0..pad.div_ceil(PAGE)).map(|i| {
+            let n = (pad - i * PAGE).min(PAGE);
+            IoSlice::new(ZEROS.get(..n).unwrap_or_default())
+        });
         let mut stamps = std::mem::take(&mut self.stamps);
         stamps.clear();
-        let mut next = self.next_offset;
-        for b in pending {
-            stamps.push(next.to_be_bytes());
-            next += i64::from(b.last_offset_delta) + 1;
+        if restamp {
+            let mut next = self.next_offset;
+            for b in pending {
+                stamps.push(next.to_be_bytes());
+                next += i64::from(b.last_offset_delta) + 1;
+            }
         }
-        // Per batch: its new base offset, then the rest of its bytes. The plan walked the
-        // batches back to back, so the slices cover `batches` exactly. A producer appends
-        // one batch at a time: up to 8 need no allocation.
-        const ON_STACK: usize = 8;
-        let slices = pending.iter().zip(&stamps).flat_map(|(b, stamp)| {
+        // Restamped, per batch: its new base offset, then the rest of its bytes. The plan
+        // walked the batches back to back, so the slices cover `batches` exactly.
+        let restamped = pending.iter().zip(&stamps).flat_map(|(b, stamp)| {
             let rest = batches
                 .get(b.position as usize + 8..(b.position + b.size) as usize)
                 .unwrap_or_default();
             [IoSlice::new(stamp), IoSlice::new(rest)]
         });
+        let whole = (!restamp).then(|| IoSlice::new(batches));
+        let slices = whole.into_iter().chain(restamped).chain(padding);
         let path = &self.paths.log;
-        let slices = slices.chain([padding]);
-        let result = if pending.len() <= ON_STACK {
-            let mut array = [IoSlice::new(&[]); 2 * ON_STACK + 1];
+        let count = if restamp { 2 * pending.len() } else { 1 } + pad.div_ceil(PAGE);
+        let result = if count <= ON_STACK {
+            let mut array = [IoSlice::new(&[]); ON_STACK];
             let mut used = 0;
             for (slot, slice) in array.iter_mut().zip(slices) {
                 *slot = slice;
                 used += 1;
             }
-            file.write_all_at(
-                path,
-                array.get_mut(..used).unwrap_or_default(),
-                u64::from(start),
-            )
+            let slices = array.get_mut(..used).unwrap_or_default();
+            file.write_all_at(path, slices, u64::from(start))
         } else {
             file.write_all_at(path, &mut slices.collect::<Vec<_>>(), u64::from(start))
         };
         self.stamps = stamps;
-        result
+        result?;
+        self.cached_end = self.cached_end.max(padded_end as u32);
+        if small {
+            if let Some(map) = self.shared.map.as_ref() {
+                // The pages are in the page cache now: this maps them, reading nothing.
+                file::populate_write(map, end, padded_end);
+            }
+        }
+        Ok(())
     }
 
     /// Copies `bytes` into the map at `start`; the caller checked the room.
@@ -649,6 +679,7 @@ impl Segment {
     /// max timestamp, as durable. Every byte below its end must already be durable, and no
     /// other thread may hold the segment.
     pub(crate) fn restore(&mut self, state: Recovered) {
+        self.cached_end = 0;
         self.end = state.end;
         self.next_offset = state.next_offset;
         self.tracking = state.tracking;
