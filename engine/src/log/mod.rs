@@ -248,7 +248,16 @@ impl Log {
                             topic: self.topic.to_string(),
                         })
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // A compaction swap renames a merged segment's files away before it
+                        // replaces the list, both under the writer's lock: once that lock is
+                        // free, the list says whether the segment was replaced meanwhile.
+                        drop(lock(&self.writer));
+                        if !self.lists(&segment) {
+                            continue;
+                        }
+                        return Err(e);
+                    }
                 },
                 Some(Located::Active) => active.clone(),
                 None => {
