@@ -4,17 +4,11 @@
 //! `SegmentFull` (its writer rolls or, in silt's engine, the log goes offline), and its
 //! readers still read what it holds. Built with the `failpoints` feature.
 
-use silt_segment::batch::{BatchBuilder, BatchConfig};
+mod common;
+
+use common::value_batch as batch;
 use silt_segment::log::{Segment, SegmentConfig};
 use silt_segment::SegmentError;
-
-fn batch(value: &str) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(BatchConfig::default());
-    builder
-        .append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
-        .unwrap();
-    builder.finish().unwrap()
-}
 
 #[test]
 fn a_segment_whose_seal_failed_refuses_appends() {

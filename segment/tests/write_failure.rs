@@ -5,24 +5,13 @@
 //! this and every later append into its map, whose blocks are preallocated. Readers see every
 //! batch, once, at the right offsets. Built with the `failpoints` feature.
 
-use silt_segment::batch::{BatchBuilder, BatchConfig, DecompressBuffer};
+mod common;
+
+use common::value_batch as batch;
 use silt_segment::log::{Segment, SegmentConfig};
 
-fn batch(value: &str) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(BatchConfig::default());
-    builder
-        .append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
-        .unwrap();
-    builder.finish().unwrap()
-}
-
 fn open_fds_under(dir: &std::path::Path) -> usize {
-    let dir = dir.canonicalize().unwrap();
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.starts_with(&dir))
-        .count()
+    common::files::open_fds_under(dir).len()
 }
 
 #[test]
@@ -51,27 +40,13 @@ fn a_failed_write_falls_back_to_the_map() {
     );
     segment.append(&batch("copied too")).unwrap();
 
-    let reader = segment.reader();
-    let slice = reader.read(0, 1 << 20).unwrap().expect("offset 0");
-    let mut buffer = DecompressBuffer::new();
-    let mut seen = Vec::new();
-    for batch in slice.batches() {
-        let batch = batch.unwrap();
-        batch.validate().unwrap();
-        for record in batch.records(&mut buffer).unwrap() {
-            let record = record.unwrap();
-            seen.push((
-                record.offset,
-                String::from_utf8(record.value.unwrap().to_vec()).unwrap(),
-            ));
-        }
-    }
+    let seen = common::records_of(segment.reader().bytes());
     assert_eq!(
         seen,
         [
-            (0, "written".to_string()),
-            (1, large.clone()),
-            (2, "copied too".to_string())
+            (0, b"written".to_vec()),
+            (1, large.clone().into_bytes()),
+            (2, b"copied too".to_vec())
         ]
     );
     segment.seal().unwrap();

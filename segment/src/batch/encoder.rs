@@ -335,12 +335,7 @@ impl BatchBuffer {
         if self.count == i32::MAX as u32 {
             return Fit::Refused;
         }
-        let base_timestamp = if self.count == 0 {
-            timestamp
-        } else {
-            self.base_timestamp
-        };
-        let Some(ts_delta) = timestamp.checked_sub(base_timestamp) else {
+        let Some(ts_delta) = timestamp.checked_sub(self.base_timestamp_for(timestamp)) else {
             return Fit::Refused;
         };
         let offset_delta = self.count as i32;
@@ -394,6 +389,17 @@ impl BatchBuffer {
         Fit::Appended(size)
     }
 
+    /// The batch's base timestamp once a record stamped `timestamp` is in it: the first
+    /// record's, as Kafka's producer writes it.
+    #[inline]
+    fn base_timestamp_for(&self, timestamp: i64) -> i64 {
+        if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        }
+    }
+
     /// Why [`append_if_fits`](Self::append_if_fits) refused a record with these fields, in
     /// the order `try_append` reports it.
     #[cold]
@@ -408,11 +414,7 @@ impl BatchBuffer {
         if self.count == i32::MAX as u32 {
             return SegmentError::Encode(EncodeFault::TooManyRecords);
         }
-        let base = if self.count == 0 {
-            timestamp
-        } else {
-            self.base_timestamp
-        };
+        let base = self.base_timestamp_for(timestamp);
         let Some(ts_delta) = timestamp.checked_sub(base) else {
             return SegmentError::Encode(EncodeFault::TimestampRange { timestamp, base });
         };

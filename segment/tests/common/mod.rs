@@ -39,6 +39,15 @@ pub fn small_config() -> SegmentConfig {
     }
 }
 
+/// A batch of one record holding `value` (null key, a fixed timestamp).
+pub fn value_batch(value: &str) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(BatchConfig::default());
+    builder
+        .append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
+        .unwrap();
+    builder.finish().unwrap()
+}
+
 /// (offset, value) of every record in `bytes` (back-to-back batches), validating each batch.
 pub fn records_of(bytes: &[u8]) -> Vec<(i64, Vec<u8>)> {
     let mut buffer = DecompressBuffer::new();
